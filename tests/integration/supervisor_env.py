@@ -1,0 +1,156 @@
+"""A real supervisord in a temporary folder, with the shipped [eventlistener:watchdog] section.
+
+The test decides the programs; the listener section is included verbatim from
+``conf/supervisord-watchdog.conf``. Everything started here is reaped by the caller's Reaper.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import xmlrpc.client
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import Reaper, wait_for
+from watchdog.sources.supervisor_rpc import SupervisorRpc
+
+REPO = Path(__file__).resolve().parents[2]
+LISTENER_CONF = REPO / "conf" / "supervisord-watchdog.conf"
+VENV_BIN = Path(sys.executable).parent
+
+
+def supervisord_binary() -> str:
+    found = VENV_BIN / "supervisord"
+    return str(found) if found.exists() else (shutil.which("supervisord") or "supervisord")
+
+
+@dataclass
+class Program:
+    name: str
+    command: str
+    stdout_logfile: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def section(self) -> str:
+        lines = [f"[program:{self.name}]", f"command={self.command}"]
+        defaults = {"autostart": "true", "autorestart": "true", "startsecs": "1", "startretries": "2",
+                    "stopwaitsecs": "5", "redirect_stderr": "true", "directory": str(REPO)}
+        defaults.update(self.extra)
+        lines += [f"{k}={v}" for k, v in defaults.items()]
+        if self.stdout_logfile:
+            lines += [f"stdout_logfile={self.stdout_logfile}", "stdout_logfile_maxbytes=0"]
+        return "\n".join(lines) + "\n"
+
+
+class Supervisor:
+    """Start, ask, and stop a real supervisord whose config lives in ``root``."""
+
+    def __init__(self, root: Path, reaper: Reaper, programs: list[Program], watchdog_config: dict[str, Any]) -> None:
+        self.root = root
+        self.reaper = reaper
+        self.programs = programs
+        self.sock = root / "supervisor.sock"
+        self.logs = root / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.status_file = root / "status" / "diagnosis.json"
+        self.conf = root / "supervisord.conf"
+        self.stderr_path = root / "supervisord.stderr"
+        self.log_path = root / "supervisord.log"
+        self.watchdog_toml = root / "watchdog.toml"
+        self.watchdog_toml.write_text(_toml({"status_file": str(self.status_file), "log_dir": str(self.logs),
+                                             **watchdog_config}))
+        self.proc: subprocess.Popen[Any] | None = None
+
+    def write_conf(self) -> None:
+        env_path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+        head = textwrap.dedent(f"""\
+            [unix_http_server]
+            file={self.sock}
+            chmod=0700
+
+            [supervisord]
+            nodaemon=true
+            logfile={self.log_path}
+            logfile_maxbytes=0
+            loglevel=debug
+            pidfile={self.root / 'supervisord.pid'}
+            childlogdir={self.logs}
+            environment=RAINBOND_WATCHDOG_CONFIG="{self.watchdog_toml}",PATH="{env_path}",PYTHONPATH="{REPO}"
+
+            [rpcinterface:supervisor]
+            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+            [supervisorctl]
+            serverurl=unix://{self.sock}
+
+            [include]
+            files={LISTENER_CONF}
+            """)
+        body = "\n".join(p.section() for p in self.programs)
+        self.conf.write_text(head + "\n" + body)
+
+    def start(self) -> None:
+        self.write_conf()
+        err = open(self.stderr_path, "wb")
+        self.proc = self.reaper.spawn([supervisord_binary(), "-c", str(self.conf)], stdout=err, stderr=err,
+                                      cwd=str(self.root))
+        wait_for(self.sock.exists, 15, what="supervisord socket")
+
+    @property
+    def rpc(self) -> SupervisorRpc:
+        return SupervisorRpc(f"unix://{self.sock}", timeout=5)
+
+    def state(self, name: str) -> str:
+        info = self.rpc.process_info(name)
+        return info.state if info else "ABSENT"
+
+    def proxy(self) -> Any:
+        return self.rpc._proxy.supervisor
+
+    def listener_stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def supervisord_log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proxy().shutdown()
+            except (OSError, xmlrpc.client.Error):
+                pass
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _toml(d: dict[str, Any], prefix: str = "") -> str:
+    """Tiny TOML writer for test configs (strings, numbers, lists of strings, nested tables)."""
+    scalars, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            scalars.append(f"{k} = {_value(v)}")
+    out = "\n".join(scalars) + "\n"
+    for k, v in tables:
+        name = f"{prefix}{k}"
+        out += f"\n[{name}]\n" + _toml(v, name + ".")
+    return out
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise TypeError(v)

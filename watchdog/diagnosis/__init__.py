@@ -1,0 +1,1 @@
+"""Diagnosis: pure functions from observations, previous state and ``now`` to findings."""

@@ -1,0 +1,67 @@
+"""Where the boot is: the phase, the overall verdict and the timeline. Pure."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from watchdog.diagnosis.problems import ProblemBook
+from watchdog.model import ABSENT, PHASES, UNKNOWN, Overall, ProcessView, RegionView, Severity
+
+READY = "ready"
+_NOT_BEGUN = frozenset({UNKNOWN, "STOPPED", ABSENT})
+
+
+def begun(view: ProcessView | None) -> bool:
+    """supervisord has started the program at least once (whatever happened next)."""
+    return view is not None and view.state not in _NOT_BEGUN
+
+
+def stage_done(stage: str, processes: Mapping[str, ProcessView], region: RegionView | None) -> bool:
+    """Whether a stage is healthy or skipped (no program) on its own terms."""
+    if stage in ("containerd", "k3s", "console"):
+        view = processes.get(stage)
+        return view is not None and view.state in ("RUNNING", ABSENT)
+    if stage == "images":
+        return False  # known only from k3s having begun (the image loads them before k3s)
+    if stage == "region":
+        return region is not None and region.ready
+    raise ValueError(stage)
+
+
+def current_phase(processes: Mapping[str, ProcessView], region: RegionView | None) -> str:
+    """The first stage not yet healthy; a stage counts as passed once a later one has begun."""
+    begun_after = {stage: False for stage in PHASES}
+    later = False
+    for stage in reversed(PHASES):
+        begun_after[stage] = later
+        if stage in processes and begun(processes.get(stage)):
+            later = True
+        elif stage == "region" and region is not None and region.api == "ok":
+            later = True
+    for stage in PHASES:
+        if stage_done(stage, processes, region) or begun_after[stage]:
+            continue
+        return stage
+    return READY
+
+
+def overall(phase: str, book: ProblemBook) -> Overall:
+    """failed: an error stops the boot; degraded: errors after boot, or warnings; else starting/healthy."""
+    severities = {p.finding.severity for p in book.active.values()}
+    if Severity.ERROR in severities:
+        return Overall.DEGRADED if phase == READY else Overall.FAILED
+    if Severity.WARNING in severities:
+        return Overall.DEGRADED
+    return Overall.HEALTHY if phase == READY else Overall.STARTING
+
+
+def update_timeline(timeline: Mapping[str, float | None], phase: str, now: float) -> dict[str, float | None]:
+    """Mark every phase before ``phase`` (and ``ready``) as reached, the first time only."""
+    out: dict[str, float | None] = {p: timeline.get(p) for p in (*PHASES, READY)}
+    order = (*PHASES, READY)
+    reached = order[: order.index(phase)] if phase in order else ()
+    for p in reached:
+        if out[p] is None:
+            out[p] = now
+    if phase == READY and out[READY] is None:
+        out[READY] = now
+    return out

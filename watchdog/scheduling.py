@@ -1,0 +1,71 @@
+"""Slow checks off the event path: one thread per run, at most one run in flight per task.
+
+supervisord waits for our RESULT before sending the next event and its buffer is small, so
+nothing that can hang (the k3s API, an HTTP probe) may run on the event path. A task's
+outcome is picked up by the event loop at its next event (TICK_5 at the latest).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    value: T | None
+    error: BaseException | None
+    started: float
+    finished: float
+
+
+class BackgroundTask(Generic[T]):
+    def __init__(self, name: str, fn: Callable[[], T], interval: float, clock: Callable[[], float]) -> None:
+        self.name = name
+        self._fn = fn
+        self.interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._done: list[Outcome[T]] = []
+        self._last_start: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def maybe_start(self, now: float, force: bool = False) -> bool:
+        """Start a run if none is in flight and the interval has passed; never blocks."""
+        if self.busy:
+            return False
+        if not force and self._last_start is not None and now - self._last_start < self.interval:
+            return False
+        self._last_start = now
+        self._thread = threading.Thread(target=self._run, args=(now,), name=f"watchdog-{self.name}", daemon=True)
+        self._thread.start()
+        return True
+
+    def take(self) -> list[Outcome[T]]:
+        with self._lock:
+            done, self._done = self._done, []
+        return done
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the run in flight (used by one-shot commands and tests, not the listener)."""
+        t = self._thread
+        if t is None:
+            return True
+        t.join(timeout)
+        return not t.is_alive()
+
+    def _run(self, started: float) -> None:
+        value: T | None = None
+        error: BaseException | None = None
+        try:
+            value = self._fn()
+        except Exception as e:  # the outcome carries it to the event loop, which logs it
+            error = e
+        with self._lock:
+            self._done.append(Outcome(value, error, started, self._clock()))

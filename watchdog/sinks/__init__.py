@@ -1,0 +1,1 @@
+"""Sinks: where the diagnosis goes (status file, stderr alerts, human text)."""
