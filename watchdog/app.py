@@ -144,8 +144,29 @@ class Monitor:
         return changes
 
     def on_tick(self, now: float, resync: bool = False) -> list[Change]:
+        """TICK_5 / TICK_60: resync states, pick up background results, run time-based checks."""
         if resync or self._last_resync is None:
             self.resync(now)
+        changes: list[Change] = []
+        changes += self.tick_region(now)
+        changes += self.tick_host(now)
+        changes += self.tick_phases(now)
+        return changes
+
+    # ------------------------------------------------------------------ region (issue 4)
+
+    def tick_region(self, now: float) -> list[Change]:
+        """Start a k3s API poll when due (off the event path) and apply finished polls."""
+        return []
+
+    # ------------------------------------------------------------------ host, console, phases (issue 5)
+
+    def tick_host(self, now: float) -> list[Change]:
+        """Free space of the watched paths, the console's HTTP port."""
+        return []
+
+    def tick_phases(self, now: float) -> list[Change]:
+        """Phase deadlines (``phase.stuck``)."""
         return []
 
     def on_log(self, program: str, lines: list[str], now: float) -> list[Change]:

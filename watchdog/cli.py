@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             p.add_argument("--json", action="store_true", help="print the status file as JSON")
         p.set_defaults(func=func)
+
+    # -- explain, rules (issue 3)
+
+    # -- diagnose (issue 4)
+
     return parser
 
 

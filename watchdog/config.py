@@ -264,9 +264,13 @@ def _validate(s: Settings, source: str) -> None:
         raise bad("kubernetes.namespace", "must not be empty")
 
 
+CATALOG_FILE = "problems.toml"
+"""The packaged catalog of problems raised by checks; loaded before every rule file."""
+
+
 def rule_paths(settings: Settings) -> list[Path]:
-    """The rule files in force: relative names from the packaged conf/, else beside the config."""
-    out: list[Path] = []
+    """The catalog, then the rule files in force: relative names from the packaged conf/, else beside the config."""
+    out: list[Path] = [packaged_conf_dir() / CATALOG_FILE]
     config_dir = Path(settings.config_path).parent if settings.config_path else Path.cwd()
     for i, name in enumerate(settings.rules):
         p = Path(name)
