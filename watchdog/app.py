@@ -28,6 +28,7 @@ from watchdog.model import (
     ProcessView,
     RegionView,
 )
+from watchdog.scheduling import BackgroundTask
 from watchdog.sinks import alerts
 from watchdog.sinks.status_file import Snapshot, dumps, render, write_atomic
 from watchdog.sources import supervisor_protocol as proto
@@ -80,6 +81,10 @@ class Monitor:
         self._write_failing = False
         self._last_resync: float | None = None
         self._said_no_rpc = False
+        self._pending: list[Change] = []
+        """Changes made outside an event's own handling (resync), published with the next batch."""
+        self.tasks: list[BackgroundTask[Any]] = []
+        """Slow checks (API polls, HTTP probes) run off the event path; see ``wait_background``."""
 
     # ------------------------------------------------------------------ events
 
@@ -212,6 +217,27 @@ class Monitor:
             self.log.warning("supervisor_rpc_failed", error=str(e))
             return
         self.processes = processes.views_from_infos(self.processes, infos, self.programs, now)
+        self._diagnose_unexplained_failures(infos, now)
+
+    def _diagnose_unexplained_failures(self, infos: list[ProcessInfo], now: float) -> None:
+        """A program found failed by a snapshot (the listener restarted, or missed the event)
+        is diagnosed like a failure event, unless its scope already has a problem."""
+        by_name = {i.name: i for i in infos}
+        for comp, program in self.programs.items():
+            info = by_name.get(program)
+            if info is None or info.state not in ("BACKOFF", "FATAL"):
+                continue
+            if self.book.in_scope(processes.scope_of(comp)):
+                continue
+            s = self.settings
+            tails = [self.read_tail(s.log_path(n)) for n in s.programs[comp].logs]
+            findings = processes.failure_findings(self.rules, comp, program, info.state, info, tails)
+            self._pending += self._raise_process(comp, program, findings, now)
+
+    def wait_background(self, timeout: float) -> bool:
+        """Wait for every background check in flight (one-shot commands and tests only)."""
+        deadline = self.clock() + timeout
+        return all(t.wait(max(0.0, deadline - self.clock())) for t in self.tasks)
 
     def _process_info(self, program: str) -> ProcessInfo | None:
         if self.rpc is None:
@@ -266,6 +292,8 @@ class Monitor:
         return render(self.snapshot(now))
 
     def publish(self, changes: list[Change], now: float, force: bool = False) -> None:
+        if self._pending:
+            changes, self._pending = [*self._pending, *changes], []
         if changes:
             alerts.emit(changes, self.settings.languages, self.log)
         doc = self.document(now)
