@@ -293,7 +293,7 @@ def _no_unknown(t: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _parse_severity(t: Mapping[str, Any], where: str) -> Severity:
     try:
-        return Severity(t.get("severity"))
+        return Severity(str(t.get("severity")))
     except ValueError as e:
         raise ConfigError(f"{where}: severity: expected error, warning or info, got {t.get('severity')!r}") from e
 
