@@ -302,6 +302,7 @@ class Monitor:
         since = None if self._last_write_at is None else now - self._last_write_at
         due = (
             force
+            or bool(changes)  # a raise or resolve is written at once; state churn is coalesced
             or since is None
             or (changed and since >= MIN_WRITE_INTERVAL)
             or since >= self.settings.heartbeat_seconds

@@ -1,0 +1,49 @@
+"""The problems' lifecycle: raise once, count after, resolve when the cause is gone."""
+from __future__ import annotations
+
+from watchdog.diagnosis.problems import RESOLVED_KEPT, ProblemBook
+from watchdog.model import Finding, Severity, Steps, Texts
+
+
+def finding(pid: str = "k3s.start-failed", subject: str = "k3s", severity: Severity = Severity.ERROR,
+            scope: str = "process:k3s") -> Finding:
+    return Finding(pid, subject, severity, "k3s", Texts("z", "e"), Steps(("z",), ("e",)), scope=scope)
+
+
+def test_raised_once_then_counted() -> None:
+    book, changes = ProblemBook().add([finding()], 10.0)
+    assert [c.kind for c in changes] == ["raised"]
+    book, changes = book.add([finding()], 20.0)
+    assert changes == []
+    (p,) = book.active.values()
+    assert (p.first_seen, p.last_seen, p.count) == (10.0, 20.0, 2)
+
+
+def test_same_id_other_subject_is_another_problem() -> None:
+    book, changes = ProblemBook().add([finding(subject="a"), finding(subject="b")], 1.0)
+    assert len(changes) == 2 and len(book.active) == 2
+
+
+def test_reconcile_resolves_what_the_scope_no_longer_sees() -> None:
+    book, _ = ProblemBook().add([finding("region.pod-pending", "rbd-db-0", scope="region"),
+                                 finding("k3s.start-failed", "k3s")], 1.0)
+    book, changes = book.reconcile("region", [], 5.0)
+    assert [(c.kind, c.problem.finding.id) for c in changes] == [("resolved", "region.pod-pending")]
+    assert list(book.active) == [("k3s.start-failed", "k3s")]  # other scopes untouched
+    assert book.resolved[0].resolved_at == 5.0
+
+
+def test_resolved_keeps_the_last_twenty_newest_first() -> None:
+    book = ProblemBook()
+    for i in range(RESOLVED_KEPT + 5):
+        book, _ = book.add([finding(subject=f"s{i}")], float(i))
+        book, _ = book.resolve_scope("process:k3s", float(i) + 0.5)
+    assert len(book.resolved) == RESOLVED_KEPT
+    assert book.resolved[0].finding.subject == f"s{RESOLVED_KEPT + 4}"
+
+
+def test_ordered_puts_errors_first_then_oldest() -> None:
+    book, _ = ProblemBook().add([finding("host.disk-low", "/app/data", Severity.WARNING, "host")], 1.0)
+    book, _ = book.add([finding("k3s.start-failed", "k3s")], 2.0)
+    book, _ = book.add([finding("console.start-failed", "console")], 3.0)
+    assert [p.finding.id for p in book.ordered()] == ["k3s.start-failed", "console.start-failed", "host.disk-low"]
