@@ -7,16 +7,17 @@ heartbeat is due). Every event is answered OK, whatever happened while handling 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import IO, Any, Callable, Mapping
 
 from watchdog import __version__
-from watchdog.config import Settings
+from watchdog.config import ConfigError, Settings, rule_paths
 from watchdog.diagnosis import phases, processes
 from watchdog.diagnosis.problems import Change, ProblemBook
-from watchdog.diagnosis.rules import RuleBook, evidence_for
+from watchdog.diagnosis.rules import RuleBook, evidence_for, load_rule_files
 from watchdog.model import (
     PROCESS_COMPONENTS,
     Envelope,
@@ -30,11 +31,28 @@ from watchdog.model import (
 )
 from watchdog.scheduling import BackgroundTask
 from watchdog.sinks import alerts
-from watchdog.sinks.status_file import Snapshot, dumps, render, write_atomic
+from watchdog.sinks.report import render_text
+from watchdog.sinks.status_file import (
+    Snapshot,
+    StatusUnavailable,
+    dumps,
+    exit_code,
+    read_status,
+    render,
+    write_atomic,
+)
 from watchdog.sources import supervisor_protocol as proto
 from watchdog.sources.logs import read_tail
 from watchdog.sources.supervisor_events import EventChannel
 from watchdog.sources.supervisor_rpc import RpcUnavailable, SupervisorRpc
+
+
+class UsageError(Exception):
+    """Bad usage or input that a command cannot work with (exit 2)."""
+
+
+USER_ERRORS = (ConfigError, StatusUnavailable, UsageError)
+"""Errors a command reports as one sentence with exit status 2."""
 
 INIT_SCOPE = "init"
 INIT_BUFFER_LINES = 200
@@ -368,3 +386,30 @@ def listen(
             log.exception("event_handling_failed", eventname=envelope.eventname)
         finally:
             channel.ok()
+
+
+# ---------------------------------------------------------------------- commands (called by cli.py)
+
+
+def load_rulebook(settings: Settings) -> RuleBook:
+    return load_rule_files(rule_paths(settings))
+
+
+def run_listen(settings: Settings) -> int:
+    """``rainbond-watchdog listen``: take stdin/stdout for the protocol and run until end of input."""
+    alerts.configure()
+    return listen(settings, load_rulebook(settings), EventChannel.take_stdio())
+
+
+def run_status(
+    settings: Settings, file: str | None, *, as_json: bool, out: IO[str] | None, now: float | None = None
+) -> int:
+    """``status`` (``out`` given) and ``check`` (silent): 0 healthy/starting, 1 degraded/failed."""
+    path = file or settings.status_file
+    doc = read_status(path, time.time() if now is None else now, settings.stale_seconds)
+    if out is not None:
+        if as_json:
+            out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+        else:
+            out.write(render_text(doc, settings.languages))
+    return exit_code(doc)

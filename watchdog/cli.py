@@ -5,22 +5,13 @@ Errors are one sentence on stderr and an exit status from the contract, never a 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from typing import Callable, Sequence
+from typing import Sequence
 
-from watchdog import __version__
-from watchdog.config import ConfigError, Settings, load_settings, rule_paths
-from watchdog.diagnosis.rules import RuleBook, load_rule_files
-from watchdog.sinks.report import render_text
-from watchdog.sinks.status_file import StatusUnavailable, exit_code, read_status
+from watchdog import __version__, app
+from watchdog.config import Settings, load_settings
 
 EXIT_UNUSABLE = 2
-
-
-class UsageError(Exception):
-    """Bad usage or input that the command cannot work with (exit 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,39 +48,16 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None))
 
 
-def rulebook_for(settings: Settings) -> RuleBook:
-    return load_rule_files(rule_paths(settings))
-
-
 def cmd_listen(args: argparse.Namespace) -> int:
-    from watchdog.app import listen
-    from watchdog.sinks import alerts
-    from watchdog.sources.supervisor_events import EventChannel
-
-    alerts.configure()
-    settings = settings_for(args)
-    rules = rulebook_for(settings)
-    return listen(settings, rules, EventChannel.take_stdio())
-
-
-def _read(args: argparse.Namespace, now: Callable[[], float] = time.time) -> tuple[Settings, dict[str, object]]:
-    settings = settings_for(args)
-    path = args.file or settings.status_file
-    return settings, read_status(path, now(), settings.stale_seconds)
+    return app.run_listen(settings_for(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    settings, doc = _read(args)
-    if args.json:
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-    else:
-        sys.stdout.write(render_text(doc, settings.languages))
-    return exit_code(doc)
+    return app.run_status(settings_for(args), args.file, as_json=args.json, out=sys.stdout)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    _, doc = _read(args)
-    return exit_code(doc)
+    return app.run_status(settings_for(args), args.file, as_json=False, out=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (ConfigError, StatusUnavailable, UsageError) as e:
+    except app.USER_ERRORS as e:
         print(f"rainbond-watchdog {args.command}: {e}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
