@@ -10,6 +10,7 @@ from typing import Sequence
 
 from watchdog import __version__, app
 from watchdog.config import Settings, load_settings
+from watchdog.model import COMPONENTS
 
 EXIT_UNUSABLE = 2
 
@@ -38,8 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     # -- explain, rules (issue 3)
+    p = sub.add_parser("explain", parents=[common], help="run the log rules over files (- is stdin), offline")
+    p.add_argument("--component", choices=COMPONENTS, help="keep the rules for this component (and the host's)")
+    p.add_argument("--json", action="store_true", help='print {"problems": [...]} as JSON')
+    p.add_argument("files", nargs="+", metavar="FILE", help="log files; - reads stdin")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("rules", parents=[common], help="list the rules in force, or validate rule files")
+    p.add_argument("--check", nargs="+", metavar="FILE", help="validate these rule files (exit 2 when invalid)")
+    p.set_defaults(func=cmd_rules)
 
     # -- diagnose (issue 4)
+    p = sub.add_parser("diagnose", parents=[common], help="run every check once, now, and print the result")
+    p.add_argument("--json", action="store_true", help="print the result in the status file's shape")
+    p.add_argument("--write", action="store_true", help="also write it to the status file (atomically)")
+    p.set_defaults(func=cmd_diagnose)
 
     return parser
 
@@ -58,6 +72,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     return app.run_status(settings_for(args), args.file, as_json=False, out=None)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    return app.run_explain(settings_for(args), args.files, component=args.component, as_json=args.json,
+                           out=sys.stdout, stdin=sys.stdin.buffer)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    return app.run_rules(settings_for(args), args.check, out=sys.stdout)
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    return app.run_diagnose(settings_for(args), as_json=args.json, write=args.write, out=sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

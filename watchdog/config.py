@@ -66,6 +66,12 @@ class KubeSettings:
     """At most this many unhealthy pods get events and logs fetched per poll."""
     log_tail_lines: int = 20
     """Lines of the previous container's log taken as evidence."""
+    crashloop_restarts: int = 3
+    """This many restarts of a container within ``restart_window_seconds`` is a crash loop, even
+    while it is briefly Running between two crashes (restarts are counted in the window, not
+    since the pod was created)."""
+    restart_window_seconds: float = 600.0
+    """The window restarts are counted in (kubelet's crash back-off reaches 5 minutes)."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,48 @@ class HostSettings:
     disk_full_percent: float = 2.0
     """Free space below this is ``host.disk-full``."""
     inodes_low_percent: float = 5.0
-    """Free inodes below this is ``host.disk-low`` (kubelet nodefs.inodesFree: 5%)."""
+    """Free inodes below this is ``host.disk-low`` (kubelet nodefs.inodesFree: 5%).
+    Free space or inodes below ``disk_full_percent`` is ``host.disk-full``."""
     poll_seconds: float = 30.0
+    """Seconds between host checks (run in a background thread: statvfs on a hung NFS blocks)."""
+    timeout_seconds: float = 10.0
+    """A host check still running after this long is reported once as hung."""
+    data_dir: str = "/app/data"
+    """The data folder: on a Docker Desktop host share (``-v local:/app/data``) images fail to load."""
+    min_memory_mb: int = 2048
+    """Less memory than this is ``host.memory-low`` (info; the image's init script warns under 2048 MB)."""
+    min_cpus: int = 2
+    """Fewer CPUs than this is ``host.cpu-few`` (info; the init script warns under 2)."""
+    min_free_disk_mb: int = 51200
+    """Less free space than this under ``data_dir`` is ``host.disk-small`` (info; the script warns under 50 GB)."""
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The console's HTTP probe (``console.unreachable``), as the init script's ``curl http://127.0.0.1:7070``."""
+
+    probe: bool = True
+    """Probe the console's HTTP port once it is RUNNING; false: RUNNING alone counts as answering."""
+    host: str = "127.0.0.1"
+    port: int = 7070
+    path: str = "/"
+    timeout_seconds: float = 3.0
+    """Connect and read timeout of one probe."""
+    poll_seconds: float = 15.0
+    """Seconds between probes."""
+    grace_seconds: float = 120.0
+    """How long the console may be RUNNING without answering before ``console.unreachable``."""
+
+
+@dataclass(frozen=True)
+class PhaseSettings:
+    """Deadlines of the phases the image's script waits on forever (containerd, k3s and the console
+    have theirs in ``programs.*.deadline_seconds``)."""
+
+    images_deadline_seconds: float = 900.0
+    """Loading the platform's images (several GB through ``nerdctl load``) from containerd RUNNING."""
+    region_deadline_seconds: float = 900.0
+    """The region's pods all ready, from k3s RUNNING (the images are already local)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +136,8 @@ class Settings:
     programs: Mapping[str, ProgramSettings] = field(default_factory=_default_programs)
     kubernetes: KubeSettings = field(default_factory=KubeSettings)
     host: HostSettings = field(default_factory=HostSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    phases: PhaseSettings = field(default_factory=PhaseSettings)
     rules: tuple[str, ...] = ("rules.toml",)
     """Rule files; relative paths resolve against the packaged conf/ first, then the config's folder."""
     resolve_after_seconds: float = 60.0
@@ -107,6 +155,9 @@ class Settings:
     flap_window_seconds: float = 120.0
     rpc_timeout_seconds: float = 2.0
     """Timeout of one XML-RPC call to supervisord."""
+    supervisor_url: str = "unix:///var/run/supervisor.sock"
+    """supervisord's XML-RPC address for ``diagnose`` (run by ``docker exec``, outside supervisord);
+    ``$SUPERVISOR_SERVER_URL`` wins when set. The listener always uses the environment."""
     config_path: str = ""
     """Where these settings came from (filled in by the loader)."""
 
@@ -249,7 +300,17 @@ def _validate(s: Settings, source: str) -> None:
         "kubernetes.poll_seconds": s.kubernetes.poll_seconds,
         "kubernetes.timeout_seconds": s.kubernetes.timeout_seconds,
         "kubernetes.max_detail_pods": s.kubernetes.max_detail_pods,
+        "kubernetes.log_tail_lines": s.kubernetes.log_tail_lines,
+        "kubernetes.crashloop_restarts": s.kubernetes.crashloop_restarts,
+        "kubernetes.restart_window_seconds": s.kubernetes.restart_window_seconds,
         "host.poll_seconds": s.host.poll_seconds,
+        "host.timeout_seconds": s.host.timeout_seconds,
+        "console.timeout_seconds": s.console.timeout_seconds,
+        "console.poll_seconds": s.console.poll_seconds,
+        "console.grace_seconds": s.console.grace_seconds,
+        "phases.images_deadline_seconds": s.phases.images_deadline_seconds,
+        "phases.region_deadline_seconds": s.phases.region_deadline_seconds,
+        **{f"programs.{n}.deadline_seconds": p.deadline_seconds for n, p in s.programs.items()},
     }
     for key, value in positive.items():
         if value <= 0:
@@ -260,6 +321,19 @@ def _validate(s: Settings, source: str) -> None:
             raise bad(f"host.{key}", f"must be a percentage from 0 to 100, got {value}")
     if s.host.disk_full_percent > s.host.disk_low_percent:
         raise bad("host.disk_full_percent", "must not be above host.disk_low_percent")
+    if s.host.disk_full_percent > s.host.inodes_low_percent:
+        raise bad("host.disk_full_percent", "must not be above host.inodes_low_percent")
+    for key in ("min_memory_mb", "min_cpus", "min_free_disk_mb"):
+        if getattr(s.host, key) < 0:
+            raise bad(f"host.{key}", f"must not be negative, got {getattr(s.host, key)}")
+    if not s.host.data_dir:
+        raise bad("host.data_dir", "must not be empty")
+    if not 1 <= s.console.port <= 65535:
+        raise bad("console.port", f"must be a TCP port from 1 to 65535, got {s.console.port}")
+    if not s.console.host:
+        raise bad("console.host", "must not be empty")
+    if not s.console.path.startswith("/"):
+        raise bad("console.path", f"must start with /, got {s.console.path!r}")
     if not s.kubernetes.namespace:
         raise bad("kubernetes.namespace", "must not be empty")
 

@@ -205,6 +205,109 @@ class RegionView:
     """The API answers and every expected pod exists and is ready."""
 
 
+# ----------------------------------------------------------------------------- k3s API observations
+# What ``sources/kube.py`` reads from the API, mapped from the wire JSON (which stops there).
+
+
+@dataclass(frozen=True)
+class ContainerObs:
+    """One container's status (``status.containerStatuses[]``)."""
+
+    name: str
+    ready: bool
+    restarts: int
+    state: str
+    """``running``, ``waiting``, ``terminated`` or ``unknown``."""
+    reason: str = ""
+    """The current state's reason (``CrashLoopBackOff``, ``ImagePullBackOff``, ``OOMKilled`` ...)."""
+    message: str = ""
+    exit_code: int | None = None
+    """Exit code of the current state when terminated."""
+    last_reason: str = ""
+    """``lastState.terminated.reason`` (``Error``, ``OOMKilled`` ...)."""
+    last_exit_code: int | None = None
+    last_finished: float | None = None
+    init: bool = False
+
+
+@dataclass(frozen=True)
+class ConditionObs:
+    """A pod's or node's condition."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+    since: float | None = None
+    """``lastTransitionTime``."""
+
+
+@dataclass(frozen=True)
+class PodObs:
+    name: str
+    phase: str
+    created: float
+    reason: str = ""
+    """``status.reason`` (``Evicted``, ``NodeLost`` ...)."""
+    message: str = ""
+    node: str = ""
+    containers: tuple[ContainerObs, ...] = ()
+    init_containers: tuple[ContainerObs, ...] = ()
+    conditions: tuple[ConditionObs, ...] = ()
+    deleting: bool = False
+
+    def condition(self, ctype: str) -> ConditionObs | None:
+        return next((c for c in self.conditions if c.type == ctype), None)
+
+
+@dataclass(frozen=True)
+class NodeObs:
+    name: str
+    created: float
+    conditions: tuple[ConditionObs, ...] = ()
+
+    def condition(self, ctype: str) -> ConditionObs | None:
+        return next((c for c in self.conditions if c.type == ctype), None)
+
+
+@dataclass(frozen=True)
+class EventObs:
+    """A core/v1 Event about a pod, deduplicated (count, first and last time)."""
+
+    type: str
+    reason: str
+    message: str
+    source: str
+    count: int
+    first: float | None
+    last: float | None
+
+
+@dataclass(frozen=True)
+class PodDetail:
+    """What is fetched only for a pod that looks wrong: its events and its previous log."""
+
+    events: tuple[EventObs, ...] = ()
+    log_container: str = ""
+    log_lines: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What could not be fetched, and why."""
+
+
+@dataclass(frozen=True)
+class RegionPoll:
+    """One poll of the k3s API: the namespace's pods and the nodes, or why the API did not answer."""
+
+    started: float
+    finished: float
+    error: str = ""
+    """Empty when the API answered; else the classified reason (``connection refused: ...``)."""
+    pods: tuple[PodObs, ...] = ()
+    nodes: tuple[NodeObs, ...] = ()
+    details: Mapping[str, PodDetail] = field(default_factory=dict)
+    requests: int = 0
+
+
 @dataclass(frozen=True)
 class PathUsage:
     free_bytes: int
@@ -217,3 +320,39 @@ class HostView:
     """``components.host``: the watched paths' free space."""
 
     paths: Mapping[str, PathUsage] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- host and console observations
+# What ``sources/host.py`` and ``sources/console_probe.py`` read (psutil tuples and sockets stop there).
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of the mount table (``/proc/self/mounts``)."""
+
+    mountpoint: str
+    fstype: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class HostSample:
+    """One reading of the host: the watched paths, memory, CPUs and the mount table."""
+
+    paths: Mapping[str, PathUsage] = field(default_factory=dict)
+    """Watched paths that exist and could be measured."""
+    memory_bytes: int | None = None
+    cpus: int | None = None
+    mounts: tuple[Mount, ...] = ()
+    notes: tuple[str, ...] = ()
+    """What could not be read, and why (one sentence each)."""
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One HTTP probe of the console: any HTTP answer counts, as for the image's `curl`."""
+
+    ok: bool
+    detail: str
+    """``HTTP 200`` or the reason there was no answer (``connection refused`` ...)."""
+    status: int | None = None

@@ -1,15 +1,22 @@
 """A stand-in for k3s: writes real-looking k3s log lines to stdout, then behaves per scenario.
 
 Usage: python -m tests.allinone.fake_k3s --scenario healthy|cgroupv2|conntrack|disk-full|crash
+                                         [--api-dir DIR --api-scenario NAME]
 `healthy` keeps running until SIGTERM; the failures exit 1 after their lines, as k3s does.
+With ``--api-dir``, a healthy k3s also serves the Kubernetes API stand-in
+(``python -m tests.kube_api.server --dir DIR --scenario NAME``, which writes ``DIR/kubeconfig.yaml``
+and ``DIR/port`` when ready) as its child, and stops it on SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
+import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 START = [
     'level=info msg="Starting k3s v1.25.16+k3s4 (e6aa6a1d)"',
@@ -42,29 +49,66 @@ FAILURES = {
 
 def stamp(line: str) -> str:
     if line.startswith("level="):
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f'time="{now}" {line}'
     return line
+
+
+def start_api(folder: Path, scenario: str, stop: threading.Event, timeout: float = 30.0) -> subprocess.Popen[bytes] | None:
+    """Start the API stand-in and wait until it is ready; ``None`` (after a fatal line) if it is not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("port", "kubeconfig.yaml"):
+        (folder / stale).unlink(missing_ok=True)
+    api = subprocess.Popen([sys.executable, "-m", "tests.kube_api.server", "--dir", str(folder), "--scenario", scenario])
+    deadline = time.monotonic() + timeout
+    while not ((folder / "port").exists() and (folder / "kubeconfig.yaml").exists()):
+        if api.poll() is not None or time.monotonic() > deadline or stop.is_set():
+            if not stop.is_set():
+                print(stamp('level=fatal msg="apiserver exited: the API stand-in did not come up"'), flush=True)
+            stop_api(api)
+            return None
+        stop.wait(0.1)
+    port = (folder / "port").read_text().strip()
+    print(stamp(f'level=info msg="Wrote kubeconfig {folder / "kubeconfig.yaml"}"'), flush=True)
+    print(stamp(f'level=info msg="Tunnel server egress proxy mode: agent" port={port}'), flush=True)
+    print(stamp('level=info msg="Node controller sync successful"'), flush=True)
+    return api
+
+
+def stop_api(api: subprocess.Popen[bytes] | None) -> None:
+    if api is None or api.poll() is not None:
+        return
+    api.terminate()
+    try:
+        api.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        api.kill()
+        api.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", default="healthy", choices=["healthy", *FAILURES])
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before failing")
+    parser.add_argument("--api-dir", type=Path, help="serve the Kubernetes API stand-in from this folder")
+    parser.add_argument("--api-scenario", default="healthy", help="scenario of the API stand-in")
     args = parser.parse_args(argv)
     for line in START:
         print(stamp(line), flush=True)
     if args.scenario == "healthy":
-        stop = False
-
-        def on_term(signum: int, frame: object) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, on_term)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        api = start_api(args.api_dir, args.api_scenario, stop) if args.api_dir else None
+        if args.api_dir and api is None:
+            return 1
         print(stamp('level=info msg="k3s is up and running"'), flush=True)
-        while not stop:
-            time.sleep(0.2)
+        try:
+            while not stop.wait(0.2):
+                if api is not None and api.poll() is not None:
+                    print(stamp(f'level=fatal msg="apiserver exited: exit status {api.returncode}"'), flush=True)
+                    return 1
+        finally:
+            stop_api(api)
         print(stamp('level=info msg="Received SIGTERM, shutting down"'), flush=True)
         return 0
     time.sleep(args.delay)

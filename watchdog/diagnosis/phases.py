@@ -15,10 +15,18 @@ def begun(view: ProcessView | None) -> bool:
     return view is not None and view.state not in _NOT_BEGUN
 
 
-def stage_done(stage: str, processes: Mapping[str, ProcessView], region: RegionView | None) -> bool:
-    """Whether a stage is healthy or skipped (no program) on its own terms."""
+def stage_done(
+    stage: str, processes: Mapping[str, ProcessView], region: RegionView | None, console_answering: bool | None = None
+) -> bool:
+    """Whether a stage is healthy or skipped (no program) on its own terms.
+
+    The console is done when RUNNING and, if it is probed (``console_answering`` not ``None``),
+    its HTTP port has answered, as the image's script waits for ``curl http://127.0.0.1:7070``.
+    """
     if stage in ("containerd", "k3s", "console"):
         view = processes.get(stage)
+        if stage == "console" and view is not None and view.state == "RUNNING" and console_answering is False:
+            return False
         return view is not None and view.state in ("RUNNING", ABSENT)
     if stage == "images":
         return False  # known only from k3s having begun (the image loads them before k3s)
@@ -27,7 +35,9 @@ def stage_done(stage: str, processes: Mapping[str, ProcessView], region: RegionV
     raise ValueError(stage)
 
 
-def current_phase(processes: Mapping[str, ProcessView], region: RegionView | None) -> str:
+def current_phase(
+    processes: Mapping[str, ProcessView], region: RegionView | None, console_answering: bool | None = None
+) -> str:
     """The first stage not yet healthy; a stage counts as passed once a later one has begun."""
     begun_after = {stage: False for stage in PHASES}
     later = False
@@ -38,7 +48,7 @@ def current_phase(processes: Mapping[str, ProcessView], region: RegionView | Non
         elif stage == "region" and region is not None and region.api == "ok":
             later = True
     for stage in PHASES:
-        if stage_done(stage, processes, region) or begun_after[stage]:
+        if stage_done(stage, processes, region, console_answering) or begun_after[stage]:
             continue
         return stage
     return READY

@@ -120,10 +120,11 @@ class RuleBook:
     ) -> Finding:
         """A finding with the catalog's texts, placeholders filled, evidence redacted and bounded."""
         comp, sev, summary, steps = self.texts(problem_id)
-        values = _Values({"subject": subject, **(details or {})})
+        # Details may quote a command line or a log (a token, a password): redact them too.
+        values = _Values({k: redact(v) for k, v in {"subject": subject, **(details or {})}.items()})
         return Finding(
             id=problem_id,
-            subject=subject,
+            subject=redact(subject),
             severity=severity or sev,
             component=component or comp,
             summary=Texts(_fill(summary.zh, values), _fill(summary.en, values)),
@@ -131,7 +132,7 @@ class RuleBook:
                 tuple(_fill(s, values) for s in steps.zh), tuple(_fill(s, values) for s in steps.en)
             ),
             evidence=bound_evidence(evidence),
-            source=source,
+            source=redact(source),
             scope=scope,
         )
 

@@ -5,6 +5,7 @@ redirect it), fsync, ``os.replace``, fsync of the folder. A reader never sees a 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -25,6 +26,13 @@ class StatusUnavailable(Exception):
 def rfc3339(t: float | None) -> str | None:
     if t is None:
         return None
+    return _rfc3339_second(int(t // 1))
+
+
+@functools.lru_cache(maxsize=512)
+def _rfc3339_second(t: int) -> str:
+    # The document is rendered on every event and holds a dozen timestamps that rarely change:
+    # strftime was a fifth of an event's cost (``make bench``).
     return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -60,6 +68,10 @@ def problem_dict(p: Problem) -> dict[str, Any]:
     d.update(first_seen=rfc3339(p.first_seen), last_seen=rfc3339(p.last_seen), count=p.count)
     if p.resolved_at is not None:
         d["resolved_at"] = rfc3339(p.resolved_at)
+    if p.finding.scope:
+        # An addition to the contract's PROBLEM: which check owns it, so that a restarted
+        # listener can carry it over (sinks/status_restore.py).
+        d["scope"] = p.finding.scope
     return d
 
 
@@ -99,7 +111,11 @@ def render(s: Snapshot) -> dict[str, Any]:
         "overall": s.overall.value,
         "phase": s.phase,
         "components": components,
-        "timeline": {p: rfc3339(s.timeline.get(p)) for p in (*PHASES, "ready")},
+        # The contract's keys (phases and ready), then extra milestones (``api``) when known.
+        "timeline": {
+            **{p: rfc3339(s.timeline.get(p)) for p in (*PHASES, "ready")},
+            **{k: rfc3339(t) for k, t in s.timeline.items() if k not in (*PHASES, "ready") and t is not None},
+        },
         "problems": [problem_dict(p) for p in s.problems],
         "resolved": [problem_dict(p) for p in s.resolved],
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import IO, BinaryIO, Iterator
 
 from watchdog.model import LogTail
 
@@ -69,3 +70,67 @@ def _tail_one(path: str, max_bytes: int, max_lines: int) -> tuple[list[str], lis
         else:
             notes.append(f"the last line of {path} is longer than {max_bytes} bytes; only its end is shown")
     return lines[-max_lines:], notes
+
+
+# ----------------------------------------------------------------------------- whole files, streamed
+
+BLOCK_BYTES = 4 * 1024 * 1024
+"""Bytes read at a time by ``read_blocks``: large enough that the per-block cost vanishes."""
+MAX_LINE_BYTES = 1024 * 1024
+"""A "line" longer than this (a binary file, a runaway line) is cut into pieces of this size."""
+
+
+class LogUnreadable(Exception):
+    """A log that cannot be opened or read; the message is one sentence naming the file."""
+
+
+def open_log(path: str) -> BinaryIO:
+    """Open ``path`` for ``read_blocks``; a missing, unreadable or non-regular file raises ``LogUnreadable``."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError as e:
+        raise LogUnreadable(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise LogUnreadable(f"{path}: is a directory, not a log file") from e
+    except PermissionError as e:
+        raise LogUnreadable(f"{path}: permission denied") from e
+    except OSError as e:
+        raise LogUnreadable(f"{path}: cannot be opened: {os.strerror(e.errno or errno.EIO)}") from e
+    try:
+        if stat.S_ISDIR(os.fstat(fh.fileno()).st_mode):
+            raise LogUnreadable(f"{path}: is a directory, not a log file")
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def read_blocks(
+    stream: IO[bytes], block_bytes: int = BLOCK_BYTES, max_line_bytes: int = MAX_LINE_BYTES, name: str = "input"
+) -> Iterator[bytes]:
+    """The bytes of ``stream`` as blocks of whole lines joined by ``\\n`` (no trailing newline).
+
+    Streams: memory stays bounded by ``block_bytes + max_line_bytes`` whatever the size of the
+    input. Blocks are raw bytes, cut only at newlines, so a UTF-8 character is never split: the
+    reader decodes just the lines it needs. A block of N newlines holds N + 1 lines. A read
+    error raises ``LogUnreadable``.
+    """
+    carry = b""
+    while True:
+        try:
+            data = stream.read(block_bytes)
+        except OSError as e:
+            raise LogUnreadable(f"{name}: cannot be read: {os.strerror(e.errno or errno.EIO)}") from e
+        if not data:
+            if carry:
+                yield carry
+            return
+        cut = data.rfind(b"\n")
+        if cut == -1:
+            carry += data
+            while len(carry) > max_line_bytes:
+                yield carry[:max_line_bytes]
+                carry = carry[max_line_bytes:]
+            continue
+        yield carry + data[:cut]
+        carry = data[cut + 1 :]

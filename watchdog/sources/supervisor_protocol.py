@@ -22,10 +22,11 @@ class ProtocolError(ValueError):
 def parse_tokens(line: str) -> dict[str, str]:
     """Split ``key:value key:value`` tokens; values may themselves contain colons."""
     out: dict[str, str] = {}
-    for token in line.split():
+    for i, token in enumerate(line.split()):
         key, sep, value = token.partition(":")
         if not sep or not key:
-            raise ProtocolError(f"token without key:value form: {token[:60]!r}")
+            # Not quoted: a desynchronised stream feeds log lines here, and they may hold secrets.
+            raise ProtocolError(f"token {i + 1} of the header line ({len(token)} characters) is not key:value")
         out[key] = value
     return out
 
@@ -43,7 +44,7 @@ def payload_length(headers: dict[str, str]) -> int:
     raw = headers.get("len")
     if raw is None:
         raise ProtocolError("header without len")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit accepts '²', which int() refuses
         raise ProtocolError(f"header len is not a number: {raw[:20]!r}")
     n = int(raw)
     if n > MAX_PAYLOAD_CHARS:
@@ -80,9 +81,9 @@ def process_state_change(envelope: Envelope) -> ProcessStateChange | None:
         group=tokens.get("groupname", ""),
         from_state=tokens.get("from_state", ""),
         to_state=name[len("PROCESS_STATE_"):],
-        pid=int(pid) if pid.isdigit() else None,
+        pid=int(pid) if pid.isascii() and pid.isdigit() else None,
         expected=None if expected is None else expected == "1",
-        tries=int(tries) if tries.isdigit() else None,
+        tries=int(tries) if tries.isascii() and tries.isdigit() else None,
     )
 
 

@@ -1,0 +1,83 @@
+"""`make demo` end to end: a real supervisord, the listener, the stand-ins, then nothing left running."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.allinone.simulation import REPO, RUN_ENV, end_process_groups, kube_api_available, processes_with
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], str]:
+    """Run the demo as `make demo` does; returns the run, the final status document and the run marker."""
+    token = secrets.token_hex(8)
+    out = tmp_path / "status.json"
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "tests.allinone.demo", "--json-out", str(out), *args],
+            cwd=REPO, env={**os.environ, RUN_ENV: token}, capture_output=True, text=True, timeout=170,
+        )
+    finally:
+        leftovers = processes_with(token)
+        end_process_groups(leftovers)  # never leave them behind, even when the demo was killed
+    assert leftovers == [], f"processes left running: {leftovers}"
+    doc = json.loads(out.read_text()) if out.exists() else {}
+    return run, doc, token
+
+
+def _folder_of(stdout: str) -> Path:
+    m = re.search(r"^folder (\S+);", stdout, re.M)
+    assert m, stdout[:500]
+    return Path(m.group(1))
+
+
+def _both_languages_in_order(stdout: str) -> None:
+    zh, en = stdout.find("整体状态:"), stdout.find("Overall:")
+    assert 0 <= zh < en, "status is printed in Chinese, then English"
+
+
+def test_healthy_demo_boots_every_phase_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """healthy: every phase comes up, the diagnosis is healthy/ready, no error problem, nothing left."""
+    if not kube_api_available():
+        pytest.skip("the Kubernetes API stand-in (tests/kube_api/server.py) is not in this checkout")
+    run, doc, _ = _demo(tmp_path, "--scenario", "healthy")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["overall"] == "healthy" and doc["phase"] == "ready", doc.get("problems")
+    assert {doc["components"][c]["state"] for c in ("containerd", "k3s", "console")} == {"RUNNING"}
+    assert not [p for p in doc["problems"] if p["severity"] == "error"]
+    assert all(doc["timeline"].get(p) for p in ("containerd", "images", "k3s", "region", "console"))
+    _both_languages_in_order(run.stdout)
+    assert not _folder_of(run.stdout).exists(), "the temporary folder is removed"
+
+
+def test_cgroupv2_demo_diagnoses_k3s_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """cgroupv2 (the default): k3s goes FATAL and the diagnosis names cgroup v2 with its evidence."""
+    run, doc, _ = _demo(tmp_path, "--scenario", "cgroupv2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["overall"] == "failed" and doc["phase"] == "k3s"
+    problem = next(p for p in doc["problems"] if p["id"] == "k3s.cgroupv2-unsupported")
+    assert problem["subject"] == "k3s"
+    assert any("cannot enter cgroupv2" in line for line in problem["evidence"])
+    assert doc["components"]["k3s"]["state"] == "FATAL"
+    assert doc["components"]["containerd"]["state"] == "RUNNING"
+    _both_languages_in_order(run.stdout)
+
+
+def test_bind_mount_demo_diagnoses_the_image_load_loop_with_the_containerd_stand_in(tmp_path: Path) -> None:
+    """bind-mount: the init program's failing image load (PROCESS_LOG) is diagnosed; k3s never starts."""
+    run, doc, _ = _demo(tmp_path, "--scenario", "bind-mount", "--containerd", "stand-in")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    ids = {p["id"] for p in doc["problems"]}
+    assert ids & {"images.bind-mount-storage", "images.load-failed"}, ids
+    assert doc["phase"] == "images"
+    assert doc["components"]["k3s"]["state"] in ("STOPPED", "UNKNOWN")
+    assert "containerd: stand-in" in run.stdout

@@ -1,0 +1,23 @@
+"""``rainbond-watchdog explain``: the log rules over whole files or stdin, streamed and offline.
+
+The streaming reader (sources) feeds the scanner (diagnosis) block by block, so a 1 GB log
+costs bounded memory; the app renders the result.
+"""
+from __future__ import annotations
+
+from typing import IO
+
+from watchdog.diagnosis.rules import RuleBook
+from watchdog.diagnosis.scanning import Explained, Scanner, explain_hits
+from watchdog.sources.logs import read_blocks
+
+
+def explain_stream(book: RuleBook, stream: IO[bytes], name: str, component: str | None = None) -> list[Explained]:
+    """The problems the rules find in ``stream`` (rules for ``component`` and the host only, if given).
+
+    Raises ``watchdog.sources.logs.LogUnreadable`` when the stream cannot be read.
+    """
+    scanner = Scanner(book.for_component(component))
+    for block in read_blocks(stream, name=name):
+        scanner.feed(block)
+    return explain_hits(book, scanner.hits(), name, component)
