@@ -53,7 +53,9 @@ class Listener:
         while len(got) < len(token):
             chunk = os.read(self._out, len(token) - len(got))
             if not chunk:
-                raise RuntimeError(f"listener closed stdout; expected {token!r}, got {got!r}")
+                code = self.proc.wait(timeout=10)
+                raise RuntimeError(f"listener closed stdout (exit status {code}); expected {token!r}, got {got!r}: "
+                                   f"run it by hand to see its stderr")
             got += chunk
         if got != token:
             raise RuntimeError(f"protocol violation: expected {token!r}, got {got!r}")
@@ -70,10 +72,15 @@ class Listener:
         return time.perf_counter() - t0
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the listener so far (clock ticks, usually 10 ms)."""
-        with open(f"/proc/{self.proc.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of the listener so far, all threads, in nanoseconds precision (schedstat)."""
+        total = 0
+        task_dir = Path(f"/proc/{self.proc.pid}/task")
+        for task in task_dir.iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue  # a thread that ended meanwhile
+        return total / 1e9
 
     def peak_rss_kib(self) -> int:
         """VmHWM: the peak resident set size of the listener so far."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import structlog
 
 from watchdog.config import Settings, load_settings, rule_paths, settings_from_dict
 from watchdog.diagnosis.rules import RuleBook, load_rule_files
@@ -26,3 +27,10 @@ def settings(tmp_path: Path) -> Settings:
         },
         source=str(tmp_path / "watchdog.toml"),
     )
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging():  # type: ignore[no-untyped-def]
+    """A test that points alerts at its own stream must not leave the next test writing to it."""
+    yield
+    structlog.reset_defaults()

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from watchdog.diagnosis.anchors import anchors_of
 from watchdog.diagnosis.rules import RuleBook
-from watchdog.diagnosis.scanning import Scanner, anchors_of, explain_hits
+from watchdog.diagnosis.scanning import Scanner, explain_hits
 from watchdog.explaining import explain_stream
 from watchdog.sources.logs import LogUnreadable, open_log, read_blocks
 

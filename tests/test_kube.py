@@ -67,6 +67,7 @@ def test_missing_previous_log_is_a_detail_failure(api: KubeApi) -> None:
         ("wrong-token", "credentials"),
         ("forbidden", "credentials"),
         ("hang", "timeout"),
+        ("drip", "timeout"),
     ],
 )
 def test_faults_are_classified_within_the_timeout(api: KubeApi, fault: str, reason: str) -> None:
@@ -144,3 +145,13 @@ def test_events_with_series_and_event_time() -> None:
     })
     assert (e.count, e.source) == (12, "default-scheduler")
     assert e.last is not None and e.first is not None and e.last - e.first == 3600
+
+
+def test_the_listener_does_not_import_the_client_at_start() -> None:
+    """`kubernetes` is imported lazily (in the poll thread), so `listen` reaches READY fast."""
+    import subprocess
+    import sys
+
+    code = "import sys, watchdog.cli, watchdog.app; print('kubernetes' in sys.modules, 'urllib3' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False", "False"]

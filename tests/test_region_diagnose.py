@@ -7,9 +7,11 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.helpers import reaped, wait_for
 from tests.integration.supervisor_env import Program, Supervisor, _toml
@@ -17,6 +19,13 @@ from tests.kube_api.harness import running_api
 from watchdog import cli
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """diagnose points structlog at this test's captured stderr: undo that for the next tests."""
+    yield
+    structlog.reset_defaults()
 
 
 def write_config(tmp_path: Path, kubeconfig: Path, **kube: object) -> Path:

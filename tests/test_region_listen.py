@@ -96,7 +96,7 @@ def break_api(api: KubeApi, fault: str) -> None:
         api.set_fault(fault)
 
 
-@pytest.mark.parametrize("fault", ["hang", "500", "garbage", "close", "wrong-token", "forbidden", "refused", "tls"])
+@pytest.mark.parametrize("fault", ["hang", "drip", "500", "garbage", "close", "wrong-token", "forbidden", "refused", "tls"])
 def test_every_fault_is_api_unreachable_while_events_are_answered(
     tmp_path: Path, rulebook: RuleBook, fault: str
 ) -> None:

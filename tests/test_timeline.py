@@ -176,3 +176,45 @@ def test_timeline_extra_key_api_is_in_the_status_file(settings: Settings, rulebo
     doc = status(settings)
     assert doc["timeline"]["api"] is not None
     assert list(doc["timeline"])[:6] == ["containerd", "images", "k3s", "region", "console", "ready"]
+
+
+def test_console_counts_as_reached_only_once_it_answers() -> None:
+    from watchdog.diagnosis.phases import current_phase
+
+    procs = {p: ProcessView("RUNNING", since=T0) for p in ("containerd", "k3s", "console")}
+    region = RegionView(api="ok", ready=True)
+    assert current_phase(procs, region, console_answering=False) == "console"
+    assert current_phase(procs, region, console_answering=True) == "ready"
+    assert current_phase(procs, region) == "ready"  # not probed: RUNNING is enough
+    assert boot.console_answering(procs["console"], probe_ok_since=T0 - 1, enabled=True) is False  # an earlier run
+    assert boot.console_answering(procs["console"], probe_ok_since=T0 + 1, enabled=True) is True
+    assert boot.console_answering(procs["console"], None, enabled=False) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[console]\nport = 70000", "console.port"),
+        ("[console]\npath = 'login'", "console.path"),
+        ("[console]\ntimeout_seconds = 0", "console.timeout_seconds"),
+        ("[phases]\nimages_deadline_seconds = -1", "phases.images_deadline_seconds"),
+        ("[programs.k3s]\ndeadline_seconds = 0", "programs.k3s.deadline_seconds"),
+        ("[host]\nmin_cpus = -1", "host.min_cpus"),
+        ("[host]\ndisk_full_percent = 6\ninodes_low_percent = 5", "host.disk_full_percent"),
+    ],
+)
+def test_invalid_boot_settings_are_refused_naming_the_key(tmp_path: Path, text: str, key: str) -> None:
+    from watchdog.config import ConfigError, load_settings
+
+    f = tmp_path / "w.toml"
+    f.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=f"{f}: {key}: "):
+        load_settings(f)
+
+
+def test_boot_defaults_are_the_promised_ones() -> None:
+    s = Settings()
+    assert (s.console.host, s.console.port, s.console.path, s.console.probe) == ("127.0.0.1", 7070, "/", True)
+    assert (s.host.disk_low_percent, s.host.inodes_low_percent) == (15.0, 5.0)
+    assert (s.host.min_memory_mb, s.host.min_cpus, s.host.min_free_disk_mb) == (2048, 2, 51200)
+    assert s.host.data_dir == "/app/data"

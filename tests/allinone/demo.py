@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -59,7 +60,16 @@ class Follower:
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    write(line + "\n")
+
+
+def write(text: str) -> None:
+    """stdout, surviving a reader that went away (`make demo | head`): the cleanup must still run."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class InitView:
@@ -175,9 +185,9 @@ def print_status(sim: Allinone) -> int:
     say("=" * 100)
     result = subprocess.run([sys.executable, "-m", "watchdog", "status", "--config", str(sim.watchdog_toml)],
                             capture_output=True, text=True, timeout=60)
-    sys.stdout.write(result.stdout)
+    write(result.stdout)
     if result.stderr:
-        sys.stdout.write(result.stderr)
+        write(result.stderr)
     say(f"(exit status {result.returncode}: 0 healthy or starting, 1 degraded or failed, 2 no usable status)")
     return result.returncode
 
@@ -195,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(tempfile.mkdtemp(prefix="rainbond-demo-"))
     sim = Allinone(root, scenario, containerd=containerd)
     say(f"rainbond-watchdog demo — scenario {scenario.name}: {scenario.story}")
-    say(f"folder {root}; containerd: {'real, ' + containerd if containerd else 'stand-in (real one needs containerd installed and root)'}")
+    why = "as asked" if args.containerd == "stand-in" else "the real one needs containerd installed and root"
+    say(f"folder {root}; containerd: {'real, ' + containerd if containerd else f'stand-in ({why})'}")
     code = 0
     try:
         sim.start()
@@ -206,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         doc, done = watch(sim, args.timeout)
         if not doc:
             say("demo: the watchdog wrote no status file; its stderr follows")
-            sys.stdout.write(sim.stderr_path.read_text(errors="replace")[-4000:])
+            write(sim.stderr_path.read_text(errors="replace")[-4000:])
             code = 1
         elif not done:
             say(f"(no conclusion within {args.timeout:.0f} s: showing the status as it is)")

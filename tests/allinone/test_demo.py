@@ -5,6 +5,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,14 +50,23 @@ def test_healthy_demo_boots_every_phase_and_leaves_nothing_running(tmp_path: Pat
     """healthy: every phase comes up, the diagnosis is healthy/ready, no error problem, nothing left."""
     if not kube_api_available():
         pytest.skip("the Kubernetes API stand-in (tests/kube_api/server.py) is not in this checkout")
-    run, doc, _ = _demo(tmp_path, "--scenario", "healthy")
+    run, doc, _ = _demo(tmp_path, "--scenario", "healthy", "--keep")
+    folder = _folder_of(run.stdout)
+    try:
+        log = (folder / "supervisord.log").read_text(errors="replace")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    # The listener spoke the protocol throughout: no bad result, never UNKNOWN, no lost events.
+    assert "bad result" not in log.lower()
+    assert "entered UNKNOWN state" not in log
+    assert "event buffer overflowed" not in log
+    assert "exited: watchdog" not in log
     assert doc["overall"] == "healthy" and doc["phase"] == "ready", doc.get("problems")
     assert {doc["components"][c]["state"] for c in ("containerd", "k3s", "console")} == {"RUNNING"}
     assert not [p for p in doc["problems"] if p["severity"] == "error"]
     assert all(doc["timeline"].get(p) for p in ("containerd", "images", "k3s", "region", "console"))
     _both_languages_in_order(run.stdout)
-    assert not _folder_of(run.stdout).exists(), "the temporary folder is removed"
 
 
 def test_cgroupv2_demo_diagnoses_k3s_and_leaves_nothing_running(tmp_path: Path) -> None:
@@ -70,6 +80,7 @@ def test_cgroupv2_demo_diagnoses_k3s_and_leaves_nothing_running(tmp_path: Path) 
     assert doc["components"]["k3s"]["state"] == "FATAL"
     assert doc["components"]["containerd"]["state"] == "RUNNING"
     _both_languages_in_order(run.stdout)
+    assert not _folder_of(run.stdout).exists(), "the temporary folder is removed"
 
 
 def test_bind_mount_demo_diagnoses_the_image_load_loop_with_the_containerd_stand_in(tmp_path: Path) -> None:

@@ -50,10 +50,12 @@ def test_real_containerd_healthy_and_fatal_k3s_reach_status_file_and_stderr(tmp_
             sup.start()
             wait_for(lambda: sup.state("k3s") == "FATAL", 30, what="k3s FATAL")
             wait_for(lambda: sup.state("containerd") == "RUNNING", 30, what="containerd RUNNING")
-            doc = wait_for(
-                lambda: (d := _status(sup)) and any(p["subject"] == "k3s" for p in d.get("problems", [])) and d,
+            # The FATAL transition itself may be coalesced into the next write (TICK_5 at the latest).
+            wait_for(
+                lambda: (d := _status(sup)) and any(p["subject"] == "k3s" for p in d.get("problems", []))
+                and d["components"]["k3s"]["state"] == "FATAL",
                 20,
-                what="a k3s problem in the status file",
+                what="a FATAL k3s with its problem in the status file",
             )
             wait_for(lambda: _status(sup).get("components", {}).get("containerd", {}).get("state") == "RUNNING", 20,
                      what="containerd RUNNING in the status file")

@@ -53,7 +53,12 @@ def k3s_running_monitor(settings: Settings, rules: RuleBook) -> Monitor:
 
 
 def poll_now(mon: Monitor, timeout: float = 15.0) -> None:
-    """Start a poll, wait for it, apply it (what the TICKs of the listener do over seconds)."""
+    """Start a poll, wait for it, apply it (what the TICKs of the listener do over seconds).
+
+    A poll still in flight from before (short ``poll_seconds``) is waited for and applied first,
+    so that the poll applied last started after the caller's changes to the stand-in.
+    """
+    assert mon.wait_background(timeout), "a background poll did not finish"
     mon.handle(envelope(frame("TICK_5", f"when:{int(time.time())}", 90)))
     assert mon.wait_background(timeout), "the background poll did not finish"
     mon.handle(envelope(frame("TICK_5", f"when:{int(time.time())}", 91)))

@@ -7,7 +7,8 @@
   / ``limit``; ``/api/v1/namespaces/{ns}/pods/{name}`` and ``.../pods/{name}/log`` with
   ``container``, ``previous`` and ``tailLines``; ``/version``; ``404`` ``Status`` for the rest.
 * Fault modes, switchable while running: ``hang``, ``500``, ``garbage``, ``close``,
-  ``wrong-token`` (the server wants another token: 401), ``forbidden`` (403).
+  ``wrong-token`` (the server wants another token: 401), ``forbidden`` (403), ``drip`` (a valid
+  answer one byte every 0.2 s: each socket read succeeds, the whole never arrives in time).
 
 Run as a process (``make demo`` does): ``python -m tests.kube_api.server --dir DIR --scenario
 NAME [--fault MODE]`` writes ``DIR/kubeconfig.yaml`` (and ``DIR/ca.crt``, ``DIR/token``), serves on
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -38,7 +40,7 @@ from typing import Any
 from tests.kube_api import objects
 from tests.kube_api.objects import SCENARIOS, Cluster
 
-FAULTS = ("hang", "500", "garbage", "close", "wrong-token", "forbidden")
+FAULTS = ("hang", "drip", "500", "garbage", "close", "wrong-token", "forbidden")
 
 
 # ----------------------------------------------------------------------------- certificates
@@ -305,7 +307,7 @@ class KubeApi:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r} (one of {', '.join(FAULTS)})")
         self.fault = fault
-        if fault != "hang":
+        if fault not in ("hang", "drip"):
             self._release.set()
             self._release = threading.Event()
 
@@ -419,6 +421,10 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server_api._lock:
             self.server_api.connections.add(self.connection)
+        # Go's net/http (the real apiserver) disables Nagle's algorithm; so do we, or every
+        # response waits for a delayed ACK (~40 ms) and polls look slower than they are.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # The TLS handshake happens here, in the handler's thread, not in the accept loop.
         try:
             self.request.do_handshake()
@@ -440,6 +446,21 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "hang":
             release = api._release
             release.wait(300)
+            self.close_connection = True
+            return
+        if fault == "drip":
+            # Slowloris: a valid beginning, one byte at a time; every socket read succeeds.
+            release = api._release
+            body = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[' + b" " * 4000 + b"]}"
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            for byte in head.encode() + body:
+                if release.wait(0.2):
+                    break
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    break
             self.close_connection = True
             return
         if fault == "close":

@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
+import threading
 import time
+import weakref
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -58,6 +61,8 @@ class KubeClient:
         self.requests = 0
         self._api: Any = None
         self._stamp = _file_stamp(kubeconfig)
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        """The client's TCP sockets, so that a request past its deadline can be cut off."""
 
     def stale(self) -> bool:
         """The kubeconfig file changed (k3s rewrote it) or disappeared since the client was built."""
@@ -80,7 +85,9 @@ class KubeClient:
             cfg.retries = False  # one attempt per request: the next poll is the retry
             if hasattr(cfg, "client_go_retries"):
                 cfg.client_go_retries = False
-            self._api = client.CoreV1Api(client.ApiClient(cfg))
+            api_client = client.ApiClient(cfg)
+            _track_sockets(api_client, self._sockets)
+            self._api = client.CoreV1Api(api_client)
         return self._api
 
     def prepare(self) -> None:
@@ -140,12 +147,48 @@ class KubeClient:
         t = min(self.timeout, remaining)
         api = self._core()
         self.requests += 1
+        # The timeouts bound each socket operation, not the whole answer: a server that drips a
+        # byte at a time would hold the poll for ever. At the deadline, cut the connections off.
+        cut = threading.Event()
+        timer = threading.Timer(remaining, self._cut_off, args=(cut,))
+        timer.daemon = True
+        timer.start()
         try:
             resp = fn(api, (t, t))
-            data: bytes = resp.data
+            data = resp.data if resp.data is not None else resp.read()
+            if not isinstance(data, bytes):
+                data = str(data).encode()
             return data
         except Exception as e:
+            if cut.is_set():
+                raise ApiUnavailable("timeout", f"{what}: no complete answer within {remaining:.3g} s") from e
             raise classify(what, e, t) from e
+        finally:
+            timer.cancel()
+
+    def _cut_off(self, cut: threading.Event) -> None:
+        cut.set()
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _track_sockets(api_client: Any, registry: weakref.WeakSet[socket.socket]) -> None:
+    """Make the client's HTTPS pool remember every socket it opens (in ``registry``)."""
+    from urllib3.connection import HTTPSConnection
+    from urllib3.connectionpool import HTTPSConnectionPool
+
+    class TrackedConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            registry.add(sock)
+            return sock
+
+    class TrackedPool(HTTPSConnectionPool):
+        ConnectionCls = TrackedConnection
+
+    manager = api_client.rest_client.pool_manager
+    manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme, "https": TrackedPool}
 
 
 def classify(what: str, e: BaseException, timeout: float) -> ApiUnavailable:
