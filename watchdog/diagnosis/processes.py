@@ -94,6 +94,7 @@ def failure_findings(
                     evidence=evidence_for(tail.lines, m.line_numbers),
                     source=tail.path,
                     scope=scope,
+                    component=component if component in m.rule.components else None,
                     details={"program": program, "state": state},
                 )
             )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,15 +188,16 @@ def evidence_for(lines: Sequence[str], hits: Sequence[int], context: int = CONTE
 
 
 class _Values(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+    pass
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 def _fill(text: str, values: _Values) -> str:
-    try:
-        return string.Formatter().vformat(text, (), values)
-    except (ValueError, IndexError, AttributeError):
-        return text
+    """Replace ``{name}`` for the names the check gave; every other brace stays as written,
+    so texts can quote Go templates such as ``docker inspect --format '{{json .Mounts}}'``."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
 # ----------------------------------------------------------------------------- loading
