@@ -73,6 +73,25 @@ def test_diagnose_healthy_prints_like_status_and_writes_with_write(
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
+def test_diagnose_without_supervisord_reads_the_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """supervisord unreachable and no kubeconfig: the programs' logs are run through the rules."""
+    monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
+    conf = write_config(tmp_path, tmp_path / "no-kubeconfig.yaml")
+    (tmp_path / "logs" / "k3s.log").write_text(
+        'time="2026-11-30T08:12:44Z" level=info msg="Starting k3s v1.25.16+k3s4"\n'
+        'E1130 08:12:44.123456      59 kubelet.go:1431] "Failed to create cgroup" err="cannot enter cgroupv2 '
+        '\\"/sys/fs/cgroup/kubepods\\" with domain controllers -- it is in an invalid state"\n'
+    )
+    code = cli.main(["diagnose", "--json", "--config", str(conf)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [p["id"] for p in doc["problems"]] == ["k3s.cgroupv2-unsupported"]
+    assert doc["problems"][0]["source"].endswith("k3s.log")
+    assert doc["components"]["region"]["api"] == "not-started"
+
+
 @pytest.mark.parametrize("fault", ["hang", "close"])
 def test_diagnose_finishes_in_time_whatever_the_api_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fault: str

@@ -123,6 +123,9 @@ class Monitor:
         self.init_lines: deque[str] = deque(maxlen=INIT_BUFFER_LINES)
         self._last_written: dict[str, Any] | None = None
         self._last_write_at: float | None = None
+        self._last_render_at: float | None = None
+        self._phase_key: tuple[Any, ...] | None = None
+        self._phase_cached: str | None = None
         self._write_failing = False
         self._last_resync: float | None = None
         self._said_no_rpc = False
@@ -521,12 +524,16 @@ class Monitor:
     def _phase_and_timeline(self, now: float) -> str:
         """The current phase; the timeline and the phase clock brought up to date."""
         answering = boot.console_answering(self.processes.get("console"), self._probe_ok_at, self.settings.console.probe)
+        key = (tuple(self.processes.values()), id(self.region), answering, self._timeline_check_pending)
+        if key == self._phase_key and self._phase_cached is not None:
+            return self._phase_cached  # nothing the phase depends on has changed since the last event
         phase = phases.current_phase(self.processes, self.region, answering)
         if self._timeline_check_pending and boot.states_known(self.processes):
             self.timeline = boot.forget_unreached(self.timeline, phase)
             self._timeline_check_pending = False
         self.timeline = boot.update(self.timeline, phase, now, self.processes, self.region)
         self._phase_clock = boot.advance(self._phase_clock, phase, self.timeline, now, self.started_at)
+        self._phase_key, self._phase_cached = key, phase
         return phase
 
     def _summarize_storms(self, now: float) -> None:
@@ -699,10 +706,18 @@ class Monitor:
             changes, self._pending = [*self._pending, *changes], []
         if changes:
             alerts.emit(changes, self.settings.languages, self.log)
+        since = None if self._last_write_at is None else now - self._last_write_at
+        looked = None if self._last_render_at is None else now - self._last_render_at
+        if not (force or changes or since is None or self._write_failing) and looked is not None \
+                and looked < MIN_WRITE_INTERVAL:
+            # Nothing could be written yet: skip rendering (the costliest step of an event) and
+            # keep only the timeline current, so that phases are dated by their event.
+            self._phase_and_timeline(now)
+            return
+        self._last_render_at = now
         doc = self.document(now)
         comparable = {k: v for k, v in doc.items() if k != "generated_at"}
         changed = comparable != self._last_written
-        since = None if self._last_write_at is None else now - self._last_write_at
         due = (
             force
             or bool(changes)  # a raise or resolve is written at once; state churn is coalesced

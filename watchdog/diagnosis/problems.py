@@ -31,6 +31,9 @@ class ProblemBook:
 
     def add(self, findings: Iterable[Finding], now: float) -> tuple[ProblemBook, list[Change]]:
         """Raise new findings, count the ones already active."""
+        findings = list(findings)
+        if not findings:
+            return self, []
         active = dict(self.active)
         changes: list[Change] = []
         for f in findings:

@@ -89,8 +89,13 @@ class RuleBook:
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
+    _by_component: dict[str | None, tuple[Rule, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def for_component(self, component: str | None) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if r.applies_to(component))
+        found = self._by_component.get(component)
+        if found is None:  # computed once per component: the listener asks on every init line
+            found = self._by_component[component] = tuple(r for r in self.rules if r.applies_to(component))
+        return found
 
     def match(self, lines: Sequence[str], component: str | None = None) -> list[RuleMatch]:
         """Every rule that matches at least one line, in rule order.
@@ -110,6 +115,8 @@ class RuleBook:
         for rule in self.for_component(component):
             if rule.anchors is None or not aligned:
                 candidates: Iterable[int] = range(len(lines))
+            elif not any(literal in text for literal in rule.anchors):
+                continue  # the common case, one scan per anchor and nothing else
             else:
                 found: set[int] = set()
                 for literal in rule.anchors:

@@ -179,10 +179,9 @@ def _track_sockets(api_client: Any, registry: weakref.WeakSet[socket.socket]) ->
     from urllib3.connectionpool import HTTPSConnectionPool
 
     class TrackedConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            registry.add(sock)
-            return sock
+        def connect(self) -> None:
+            super().connect()
+            registry.add(self.sock)  # the TLS socket (the TCP one is detached into it)
 
     class TrackedPool(HTTPSConnectionPool):
         ConnectionCls = TrackedConnection
