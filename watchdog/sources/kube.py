@@ -87,7 +87,7 @@ class KubeClient:
                 cfg.client_go_retries = False
             api_client = client.ApiClient(cfg)
             _track_sockets(api_client, self._sockets)
-            self._api = client.CoreV1Api(api_client)
+            self._api = _CoreV1(api_client)
         return self._api
 
     def prepare(self) -> None:
@@ -171,6 +171,49 @@ class KubeClient:
         for sock in list(self._sockets):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+class _CoreV1:
+    """The four core/v1 reads the poller makes, through the client's own ``ApiClient``.
+
+    The generated ``CoreV1Api`` module alone costs about 22 MiB of memory to import (every
+    endpoint of the core group, with pydantic validation); the poller needs four GETs and parses
+    the JSON itself, so it builds them with ``param_serialize`` and ``call_api`` of the same
+    client: same kubeconfig handling, TLS, bearer token and timeouts.
+    """
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+
+    def list_namespaced_pod(self, namespace: str, **kw: Any) -> Any:
+        return self._get("/api/v1/namespaces/{namespace}/pods", {"namespace": namespace}, [], kw)
+
+    def list_node(self, **kw: Any) -> Any:
+        return self._get("/api/v1/nodes", {}, [], kw)
+
+    def list_namespaced_event(self, namespace: str, field_selector: str, **kw: Any) -> Any:
+        return self._get("/api/v1/namespaces/{namespace}/events", {"namespace": namespace},
+                         [("fieldSelector", field_selector)], kw)
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, container: str, previous: bool,
+                                tail_lines: int, **kw: Any) -> Any:
+        query = [("container", container), ("previous", "true" if previous else "false"), ("tailLines", tail_lines)]
+        return self._get("/api/v1/namespaces/{namespace}/pods/{name}/log", {"namespace": namespace, "name": name},
+                         query, kw, accept="text/plain")
+
+    def _get(self, path: str, path_params: dict[str, str], query: list[tuple[str, Any]], kw: dict[str, Any],
+             accept: str = "application/json") -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        request = self.api_client.param_serialize(
+            method="GET", resource_path=path, path_params=path_params, query_params=query,
+            header_params={"Accept": accept}, auth_settings=["BearerToken"],
+        )
+        resp = self.api_client.call_api(*request, _request_timeout=kw.get("_request_timeout"))
+        if not 200 <= resp.status <= 299:
+            resp.read()
+            raise ApiException.from_response(http_resp=resp, body=None, data=None)
+        return resp.response
 
 
 def _track_sockets(api_client: Any, registry: weakref.WeakSet[socket.socket]) -> None:
