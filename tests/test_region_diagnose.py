@@ -152,3 +152,24 @@ def test_under_real_supervisord_listener_and_diagnose_see_the_region(tmp_path: P
             assert [p["id"] for p in doc["problems"]] == ["region.pod-crashloop"]
         finally:
             sup.stop()
+
+
+def test_diagnose_write_keeps_what_the_listener_knew(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diagnose --write` over the listener's file keeps a still-present problem's first_seen and count."""
+    monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
+    conf = write_config(tmp_path, tmp_path / "no-kubeconfig.yaml")
+    (tmp_path / "logs" / "k3s.log").write_text(
+        'E1130 08:12:44.123456      59 kubelet.go:1431] "Failed to create cgroup" err="cannot enter cgroupv2 '
+        '\\"/sys/fs/cgroup/kubepods\\" with domain controllers -- it is in an invalid state"\n'
+    )
+    assert cli.main(["diagnose", "--write", "--config", str(conf)]) == 1
+    first = json.loads((tmp_path / "status" / "diagnosis.json").read_text())["problems"][0]
+    time.sleep(1.1)  # RFC 3339 times have whole seconds: the second run must be visibly later
+    assert cli.main(["diagnose", "--write", "--config", str(conf)]) == 1
+    capsys.readouterr()
+    again = json.loads((tmp_path / "status" / "diagnosis.json").read_text())["problems"][0]
+    assert again["id"] == first["id"] == "k3s.cgroupv2-unsupported"
+    assert again["first_seen"] == first["first_seen"] and again["last_seen"] > first["last_seen"]
+    assert again["count"] == first["count"] + 1

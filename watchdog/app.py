@@ -862,6 +862,9 @@ def run_diagnose(
     mon = Monitor(settings, load_rulebook(settings), clock=clock, rpc=rpc, log=log)
     mon.kube_env = env
     now = clock()
+    # What the listener already knows (first_seen, counts, the timeline) is kept, so that
+    # `diagnose --write` does not reset the listener's story; the checks below decide what holds.
+    mon.restore_previous(now)
     mon.resync(now)
     reached = mon.rpc_reached(now)
     if not reached:
