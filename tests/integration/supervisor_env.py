@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.allinone.simulation import toml_text as _toml
 from tests.helpers import Reaper, wait_for
 from watchdog.sources.supervisor_rpc import SupervisorRpc
 
@@ -127,30 +128,3 @@ class Supervisor:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 pass
-
-
-def _toml(d: dict[str, Any], prefix: str = "") -> str:
-    """Tiny TOML writer for test configs (strings, numbers, lists of strings, nested tables)."""
-    scalars, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, dict):
-            tables.append((k, v))
-        else:
-            scalars.append(f"{k} = {_value(v)}")
-    out = "\n".join(scalars) + "\n"
-    for k, v in tables:
-        name = f"{prefix}{k}"
-        out += f"\n[{name}]\n" + _toml(v, name + ".")
-    return out
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    raise TypeError(v)
