@@ -182,6 +182,39 @@ def _value(v: Any) -> str:
     raise TypeError(v)
 
 
+def supervisord_head(sock: Path, log: Path, pidfile: Path, childlogdir: Path, watchdog_toml: Path,
+                     loglevel: str = "info", extra_env: str = "") -> str:
+    """The supervisord.conf of a simulated allinone, up to its programs: socket, RPC, and the
+    shipped [eventlistener:watchdog] section included verbatim (used by the demo and the tests)."""
+    env_path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    env = f'RAINBOND_WATCHDOG_CONFIG="{watchdog_toml}",PATH="{env_path}",PYTHONPATH="{REPO}"'
+    if extra_env:
+        env += "," + extra_env
+    return textwrap.dedent(f"""\
+        [unix_http_server]
+        file={sock}
+        chmod=0700
+
+        [supervisord]
+        nodaemon=true
+        logfile={log}
+        logfile_maxbytes=0
+        loglevel={loglevel}
+        pidfile={pidfile}
+        childlogdir={childlogdir}
+        environment={env}
+
+        [rpcinterface:supervisor]
+        supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+        [supervisorctl]
+        serverurl=unix://{sock}
+
+        [include]
+        files={LISTENER_CONF}
+        """)
+
+
 def known_keys_only(wanted: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Drop the keys this checkout's config does not know yet (other work may add them later)."""
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in wanted.items()}
@@ -319,30 +352,8 @@ class Allinone:
         for d in (self.logs, self.data, self.api_dir, self.status_file.parent, self.containerd_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.watchdog_toml.write_text(toml_text(self.watchdog_settings()))
-        env_path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-        head = textwrap.dedent(f"""\
-            [unix_http_server]
-            file={self.sock}
-            chmod=0700
-
-            [supervisord]
-            nodaemon=true
-            logfile={self.supervisord_log}
-            logfile_maxbytes=0
-            loglevel=info
-            pidfile={self.root / 'supervisord.pid'}
-            childlogdir={self.logs}
-            environment=RAINBOND_WATCHDOG_CONFIG="{self.watchdog_toml}",PATH="{env_path}",PYTHONPATH="{REPO}",PYTHONUNBUFFERED="1"
-
-            [rpcinterface:supervisor]
-            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-            [supervisorctl]
-            serverurl=unix://{self.sock}
-
-            [include]
-            files={LISTENER_CONF}
-            """)
+        head = supervisord_head(self.sock, self.supervisord_log, self.root / "supervisord.pid", self.logs,
+                                self.watchdog_toml, loglevel="info", extra_env='PYTHONUNBUFFERED="1"')
         body = ""
         for name, opts in self.programs().items():
             body += f"\n[program:{name}]\n" + "".join(f"{k}={v}\n" for k, v in opts.items())

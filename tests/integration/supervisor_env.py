@@ -5,16 +5,15 @@ The test decides the programs; the listener section is included verbatim from
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.allinone.simulation import supervisord_head
 from tests.allinone.simulation import toml_text as _toml
 from tests.helpers import Reaper, wait_for
 from watchdog.sources.supervisor_rpc import SupervisorRpc
@@ -67,30 +66,8 @@ class Supervisor:
         self.proc: subprocess.Popen[Any] | None = None
 
     def write_conf(self) -> None:
-        env_path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-        head = textwrap.dedent(f"""\
-            [unix_http_server]
-            file={self.sock}
-            chmod=0700
-
-            [supervisord]
-            nodaemon=true
-            logfile={self.log_path}
-            logfile_maxbytes=0
-            loglevel=debug
-            pidfile={self.root / 'supervisord.pid'}
-            childlogdir={self.logs}
-            environment=RAINBOND_WATCHDOG_CONFIG="{self.watchdog_toml}",PATH="{env_path}",PYTHONPATH="{REPO}"
-
-            [rpcinterface:supervisor]
-            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-
-            [supervisorctl]
-            serverurl=unix://{self.sock}
-
-            [include]
-            files={LISTENER_CONF}
-            """)
+        head = supervisord_head(self.sock, self.log_path, self.root / "supervisord.pid", self.logs,
+                                self.watchdog_toml, loglevel="debug")
         body = "\n".join(p.section() for p in self.programs)
         self.conf.write_text(head + "\n" + body)
 
