@@ -16,6 +16,7 @@ from watchdog.sinks.status_file import (
     dumps,
     exit_code,
     read_status,
+    remove_stale_temporaries,
     render,
     write_atomic,
 )
@@ -99,3 +100,17 @@ def test_read_status_rejects_missing_invalid_and_stale(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("overall", "code"), [("healthy", 0), ("starting", 0), ("degraded", 1), ("failed", 1)])
 def test_exit_code_follows_overall(overall: str, code: int) -> None:
     assert exit_code({"overall": overall}) == code
+
+
+def test_stale_temporaries_are_removed_fresh_ones_kept(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves a temporary; the next listener start removes old ones only."""
+    status = tmp_path / "diagnosis.json"
+    old, fresh, other = tmp_path / ".diagnosis.abc.tmp", tmp_path / ".diagnosis.def.tmp", tmp_path / "notes.tmp"
+    for p in (old, fresh, other):
+        p.write_text("{")
+    os.utime(old, (NOW - 600, NOW - 600))
+    os.utime(fresh, (NOW - 5, NOW - 5))
+    os.utime(other, (NOW - 600, NOW - 600))
+    removed = remove_stale_temporaries(str(status), NOW)
+    assert removed == [str(old)]
+    assert not old.exists() and fresh.exists() and other.exists()

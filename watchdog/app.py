@@ -52,6 +52,7 @@ from watchdog.sinks.status_file import (
     dumps,
     exit_code,
     read_status,
+    remove_stale_temporaries,
     render,
     rfc3339,
     write_atomic,
@@ -764,6 +765,9 @@ def listen(
     log.info("listener_started", version=__version__, config=settings.config_path, supervisor=rpc.url if rpc else None)
     try:
         now = clock()
+        leftovers = remove_stale_temporaries(settings.status_file, now)
+        if leftovers:
+            log.info("status_temporaries_removed", count=len(leftovers), note="left by a writer killed mid-write")
         mon.restore_previous(now)
         mon.resync(now)
         mon.publish(mon.refresh(now), now, force=True)

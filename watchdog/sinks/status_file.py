@@ -132,7 +132,7 @@ def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> None:
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".diagnosis.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode("utf-8"))
@@ -156,6 +156,33 @@ def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+TEMP_PREFIX, TEMP_SUFFIX = ".diagnosis.", ".tmp"
+
+
+def remove_stale_temporaries(path: str, now: float, older_than: float = 60.0) -> list[str]:
+    """Remove temporary files that a writer killed mid-write left beside ``path``.
+
+    Only files older than ``older_than`` seconds go: a ``diagnose --write`` running at the same
+    moment keeps its own. Symlinks are unlinked, never followed. Returns what was removed."""
+    folder = os.path.dirname(os.path.abspath(path))
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+            continue
+        full = os.path.join(folder, name)
+        try:
+            if now - os.lstat(full).st_mtime >= older_than:
+                os.unlink(full)
+                removed.append(full)
+        except OSError:
+            continue
+    return removed
 
 
 def read_status(path: str, now: float, stale_seconds: float) -> dict[str, Any]:
