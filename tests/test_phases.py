@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.diagnosis.phases import current_phase, overall, update_timeline
+from watchdog.diagnosis.phases import current_phase, overall
 from watchdog.diagnosis.problems import ProblemBook
 from watchdog.model import Finding, Overall, ProcessView, RegionView, Severity, Steps, Texts
 
@@ -55,12 +55,3 @@ def _book(*severities: Severity) -> ProblemBook:
 )
 def test_overall(phase: str, severities: tuple[Severity, ...], expected: Overall) -> None:
     assert overall(phase, _book(*severities)) == expected
-
-
-def test_timeline_marks_each_phase_once() -> None:
-    t = update_timeline({}, "images", 10.0)
-    assert t["containerd"] == 10.0 and t["images"] is None
-    t = update_timeline(t, "region", 20.0)
-    assert (t["containerd"], t["images"], t["k3s"], t["region"]) == (10.0, 20.0, 20.0, None)
-    t = update_timeline(t, "ready", 30.0)
-    assert t["ready"] == 30.0 and t["containerd"] == 10.0

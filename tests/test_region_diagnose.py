@@ -19,6 +19,10 @@ from tests.kube_api.harness import running_api
 from watchdog import cli
 
 REPO = Path(__file__).resolve().parents[1]
+CGROUP_LINE = (
+        'E1130 08:12:44.123456      59 kubelet.go:1431] "Failed to create cgroup" err="cannot enter cgroupv2 '
+        '\\"/sys/fs/cgroup/kubepods\\" with domain controllers -- it is in an invalid state"\n'
+)
 
 
 @pytest.fixture(autouse=True)
@@ -80,10 +84,7 @@ def test_diagnose_without_supervisord_reads_the_logs(
     monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
     conf = write_config(tmp_path, tmp_path / "no-kubeconfig.yaml")
     (tmp_path / "logs" / "k3s.log").write_text(
-        'time="2026-11-30T08:12:44Z" level=info msg="Starting k3s v1.25.16+k3s4"\n'
-        'E1130 08:12:44.123456      59 kubelet.go:1431] "Failed to create cgroup" err="cannot enter cgroupv2 '
-        '\\"/sys/fs/cgroup/kubepods\\" with domain controllers -- it is in an invalid state"\n'
-    )
+        'time="2026-11-30T08:12:44Z" level=info msg="Starting k3s v1.25.16+k3s4"\n' + CGROUP_LINE)
     code = cli.main(["diagnose", "--json", "--config", str(conf)])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
@@ -160,10 +161,7 @@ def test_diagnose_write_keeps_what_the_listener_knew(
     """`diagnose --write` over the listener's file keeps a still-present problem's first_seen and count."""
     monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
     conf = write_config(tmp_path, tmp_path / "no-kubeconfig.yaml")
-    (tmp_path / "logs" / "k3s.log").write_text(
-        'E1130 08:12:44.123456      59 kubelet.go:1431] "Failed to create cgroup" err="cannot enter cgroupv2 '
-        '\\"/sys/fs/cgroup/kubepods\\" with domain controllers -- it is in an invalid state"\n'
-    )
+    (tmp_path / "logs" / "k3s.log").write_text(CGROUP_LINE)
     assert cli.main(["diagnose", "--write", "--config", str(conf)]) == 1
     first = json.loads((tmp_path / "status" / "diagnosis.json").read_text())["problems"][0]
     time.sleep(1.1)  # RFC 3339 times have whole seconds: the second run must be visibly later

@@ -38,7 +38,6 @@ ABSENT = "ABSENT"
 """State of a component whose program supervisord does not have (v5.14+ images: no containerd)."""
 UNKNOWN = "UNKNOWN"
 """State before the listener has heard anything about a program."""
-FAILURE_STATES = frozenset({"BACKOFF", "FATAL", "EXITED", "UNKNOWN_FAILURE"})
 
 
 @dataclass(frozen=True)

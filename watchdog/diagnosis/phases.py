@@ -1,4 +1,4 @@
-"""Where the boot is: the phase, the overall verdict and the timeline. Pure."""
+"""Where the boot is: the phase and the overall verdict. Pure (the timeline is in ``timeline.py``)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -62,16 +62,3 @@ def overall(phase: str, book: ProblemBook) -> Overall:
     if Severity.WARNING in severities:
         return Overall.DEGRADED
     return Overall.HEALTHY if phase == READY else Overall.STARTING
-
-
-def update_timeline(timeline: Mapping[str, float | None], phase: str, now: float) -> dict[str, float | None]:
-    """Mark every phase before ``phase`` (and ``ready``) as reached, the first time only."""
-    out: dict[str, float | None] = {p: timeline.get(p) for p in (*PHASES, READY)}
-    order = (*PHASES, READY)
-    reached = order[: order.index(phase)] if phase in order else ()
-    for p in reached:
-        if out[p] is None:
-            out[p] = now
-    if phase == READY and out[READY] is None:
-        out[READY] = now
-    return out
