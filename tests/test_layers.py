@@ -30,6 +30,7 @@ def test_each_third_party_io_library_has_exactly_one_importer() -> None:
     assert importers_of("psutil") <= {"watchdog/sources/host.py"}
     assert importers_of("structlog") == {"watchdog/sinks/alerts.py"}
     assert importers_of("xmlrpc") == {"watchdog/sources/supervisor_rpc.py"}
+    assert importers_of("hyperscan") == {"watchdog/diagnosis/literals.py"}
 
 
 def test_diagnosis_is_pure() -> None:

@@ -4,9 +4,10 @@ Pure: the caller reads the blocks (``watchdog.sources.logs.read_blocks``) and fe
 
 Speed comes from a literal pre-filter. Every pattern has, almost always, a piece of plain text
 that any match must contain (``bind: address already in use``...). Those anchors are found once,
-at start, from the parsed regex; a block is searched for each anchor with ``str.find`` (C speed,
-no per-line Python work), and only the few lines holding an anchor are split out and run
-through the full rules. A pattern without a usable anchor is run over every line (correct, just
+at start, from the parsed regex; a block is searched for all of them in one pass by Hyperscan
+(``watchdog.diagnosis.literals``; without it, ``bytes.find`` per anchor), with no per-line Python
+work, and only the few lines holding an anchor are split out and run through the full rules, with
+Python's own ``re``. A pattern without a usable anchor is run over every line (correct, just
 slower). Memory is bounded: per rule a count, the first and last line numbers, and at most
 ``max_evidence`` evidence lines.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from watchdog.diagnosis.anchors import MIN_ANCHOR_CHARS, merge_subsumed
+from watchdog.diagnosis.literals import literal_finder
 from watchdog.diagnosis.rules import MAX_EVIDENCE_LINES, Rule, RuleBook
 from watchdog.model import Finding
 
@@ -54,12 +56,14 @@ class Scanner:
     """Feed it blocks of whole lines (``b"\\n"``-joined bytes, as ``read_blocks`` yields them),
     then ask ``hits()``. One Scanner per input: line numbers and context run across its blocks.
 
-    The pre-filter lower-cases ASCII only (``bytes.lower``): a case-insensitive rule will not see
+    The pre-filter folds ASCII case only: a case-insensitive rule will not see
     the rare Unicode letters that fold to ASCII (the Kelvin sign for ``k``); anchors that are not
     ASCII are cut to their longest ASCII piece.
     """
 
-    def __init__(self, rules: Sequence[Rule], context: int = 1, max_evidence: int = MAX_EVIDENCE_LINES) -> None:
+    def __init__(
+        self, rules: Sequence[Rule], context: int = 1, max_evidence: int = MAX_EVIDENCE_LINES, engine: str = "auto"
+    ) -> None:
         self.rules = tuple(rules)
         self.context = max(0, min(context, 1))
         self._states = [_State(max_evidence) for _ in self.rules]
@@ -72,10 +76,17 @@ class Scanner:
                     anchors.setdefault(literal, set()).add(i)
             else:
                 self._always.append(i)
-        self._anchors = [(lit.encode("ascii"), frozenset(ids)) for lit, ids in merge_subsumed(anchors).items()]
+        self._finder = literal_finder(
+            {lit.encode("ascii"): frozenset(ids) for lit, ids in merge_subsumed(anchors).items()}, engine
+        )
         self._lines_seen = 0
         self._previous_line = ""
         self._pending_after: list[int] = []
+
+    @property
+    def engine(self) -> str:
+        """Which literal engine finds the candidate lines (``hyperscan`` or ``find``)."""
+        return self._finder.name
 
     @property
     def lines_seen(self) -> int:
@@ -113,21 +124,11 @@ class Scanner:
                 self._record(self._lines_seen + index + 1, line, before, after, ids)
 
     def _feed_candidates(self, block: bytes) -> None:
-        """The fast path: ``bytes.find`` per anchor over the block; only lines holding one are decoded."""
+        """The fast path: the literal engine finds the lines holding an anchor; only those are decoded."""
         if self._pending_after:
             end = block.find(b"\n")
             self._flush_pending(_text(block if end == -1 else block[:end]))
-        low = block.lower()
-        starts: dict[int, set[int]] = {}
-        for literal, rule_ids in self._anchors:
-            pos = low.find(literal)
-            while pos != -1:
-                start = low.rfind(b"\n", 0, pos) + 1
-                starts.setdefault(start, set()).update(rule_ids)
-                end = low.find(b"\n", pos)
-                if end == -1:
-                    break
-                pos = low.find(literal, end + 1)
+        starts = self._finder.line_starts(block)
         index = 0
         counted_to = 0
         for start in sorted(starts):
