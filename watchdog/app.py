@@ -677,6 +677,7 @@ class Monitor:
 
     def apply_findings(self, scope: str, findings: list[Finding], now: float) -> list[Change]:
         """A check's complete current findings for its scope (raise, count, resolve the rest)."""
+        findings = host_checks.with_host_facts(self.rules, findings, self._host_sample, self.settings.host)  # issue 12:
         self.book, changes = self.book.reconcile(scope, findings, now)
         return changes
 

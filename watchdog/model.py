@@ -326,6 +326,16 @@ class HostView:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """Capability sets of the listener's process, as bit masks (``/proc/self/status``)."""
+
+    effective: int
+    bounding: int | None = None
+    last_cap: int | None = None
+    """The kernel's highest capability number (``/proc/sys/kernel/cap_last_cap``), when readable."""
+
+
+@dataclass(frozen=True)
 class Mount:
     """One line of the mount table (``/proc/self/mounts``)."""
 
@@ -345,6 +355,8 @@ class HostSample:
     mounts: tuple[Mount, ...] = ()
     notes: tuple[str, ...] = ()
     """What could not be read, and why (one sentence each)."""
+    capabilities: Capabilities | None = None
+    """The listener's capability sets (``/proc/self/status``); None when they could not be read."""
 
 
 @dataclass(frozen=True)

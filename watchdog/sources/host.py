@@ -1,4 +1,5 @@
-"""The host → ``HostSample``: free space and inodes of the watched paths, memory, CPUs, mounts.
+"""The host → ``HostSample``: free space and inodes of the watched paths, memory, CPUs, mounts,
+the listener's capabilities.
 
 The only module that imports ``psutil``. Every call here may block (``statvfs`` on a hung NFS
 server does), so the app runs ``HostReader.sample`` in a background task, never on the event path.
@@ -12,18 +13,34 @@ from typing import Callable, Sequence
 
 import psutil
 
-from watchdog.model import HostSample, Mount, PathUsage
+from watchdog.model import Capabilities, HostSample, Mount, PathUsage
 
 MOUNTS_FILE = "/proc/self/mounts"
+STATUS_FILE = "/proc/self/status"
+CAP_LAST_CAP_FILE = "/proc/sys/kernel/cap_last_cap"
 CGROUP_V2_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
 CGROUP_V1_MEMORY_LIMIT = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
 _NO_LIMIT = 1 << 60
 """cgroup v1 writes a huge number (about 2^63) for "no limit"."""
 
 
+READ_LIMIT = 4 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+"""A /proc/sys file allocates a kernel buffer of the size asked for: 4 MB at once fails (ENOMEM)."""
+
+
 def read_text_file(path: str) -> str:
+    """At most ``READ_LIMIT`` characters of a text file, read in small chunks."""
+    parts: list[str] = []
+    size = 0
     with open(path, encoding="utf-8", errors="replace") as fh:
-        return fh.read(4 * 1024 * 1024)
+        while size < READ_LIMIT:
+            chunk = fh.read(min(READ_CHUNK, READ_LIMIT - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    return "".join(parts)
 
 
 def path_usage(path: str) -> PathUsage:
@@ -61,6 +78,37 @@ def parse_mounts(text: str) -> tuple[Mount, ...]:
             continue
         out.append(Mount(mountpoint=_unescape(parts[1]), fstype=parts[2], source=_unescape(parts[0])))
     return tuple(out)
+
+
+def parse_capabilities(status: str, last_cap: str | None = None) -> Capabilities | None:
+    """``CapEff`` and ``CapBnd`` of a ``/proc/PID/status`` text (hex masks); None without ``CapEff``.
+
+    ``last_cap`` is the text of ``/proc/sys/kernel/cap_last_cap`` (a decimal number), if read.
+    """
+    masks: dict[str, int] = {}
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("CapEff", "CapBnd"):
+            try:
+                masks[key] = int(value.strip(), 16)
+            except ValueError:
+                return None
+    if "CapEff" not in masks:
+        return None
+    last = last_cap.strip() if last_cap is not None else ""
+    return Capabilities(
+        effective=masks["CapEff"], bounding=masks.get("CapBnd"), last_cap=int(last) if last.isdigit() else None
+    )
+
+
+def read_capabilities(read: Callable[[str], str] = read_text_file) -> Capabilities | None:
+    """The listener's own capability sets: those of the container when it runs as root."""
+    status = read(STATUS_FILE)
+    try:
+        last: str | None = read(CAP_LAST_CAP_FILE)
+    except OSError:
+        last = None
+    return parse_capabilities(status, last)
 
 
 def memory_limit_bytes(read: Callable[[str], str] = read_text_file) -> int | None:
@@ -108,4 +156,10 @@ class HostReader:
             mounts = parse_mounts(self._read(self._mounts_file))
         except OSError as e:
             notes.append(f"cannot read the mount table {self._mounts_file}: {e.strerror or e}")
-        return HostSample(paths=usages, memory_bytes=memory, cpus=cpus, mounts=mounts, notes=tuple(notes))
+        capabilities: Capabilities | None = None
+        try:
+            capabilities = read_capabilities(self._read)
+        except OSError as e:
+            notes.append(f"cannot read the capabilities in {STATUS_FILE}: {e.strerror or e}")
+        return HostSample(paths=usages, memory_bytes=memory, cpus=cpus, mounts=mounts, notes=tuple(notes),
+                          capabilities=capabilities)
