@@ -27,6 +27,7 @@ from watchdog.sinks.status_file import render
 SCENARIOS: dict[str, set[tuple[str, str]]] = {
     "crashloop": {("region.pod-crashloop", "rbd-api-6f6c565856-bq9bp")},
     "oom": {("region.pod-crashloop", "rbd-monitor-0")},
+    "etcd-down": {("region.pod-pending", "rbd-etcd-0")},
     "pending": {("region.pod-pending", "rbd-etcd-0")},
     "evicted": {("region.pod-evicted", "rbd-hub-64777d89d8-vvjn5")},
     "image-pull": {("region.pod-image-pull", "rbd-worker-8664fb5d9-zcfw4")},
@@ -38,6 +39,9 @@ SCENARIOS: dict[str, set[tuple[str, str]]] = {
     "pid-pressure": {("node.pid-pressure", objects.NODE)},
     "node-not-ready": {("node.not-ready", objects.NODE)},
 }
+
+
+FOLDED_CRASHES = {"etcd-down": 2}
 
 
 def test_healthy_region_of_16_pods_raises_nothing(tmp_path: Path, rulebook: RuleBook) -> None:
@@ -65,7 +69,8 @@ def test_each_scenario_raises_its_problem(tmp_path: Path, rulebook: RuleBook, sc
         # Cost: two lists, plus events (and a previous log for crash loops) per unhealthy pod only.
         unhealthy = sum(1 for k in SCENARIOS[scenario] if k[0].startswith("region.pod-") and k[0] != "region.pod-missing")
         crashes = sum(1 for k in SCENARIOS[scenario] if k[0] == "region.pod-crashloop")
-        assert len(api.requests) == 2 + unhealthy + crashes
+        folded = FOLDED_CRASHES.get(scenario, 0)  # crash-looping dependents folded into another's problem
+        assert len(api.requests) == 2 + unhealthy + crashes + 2 * folded
     assert not mon.region.ready or scenario in ("memory-pressure", "pid-pressure", "node-not-ready", "evicted")
 
 
@@ -85,6 +90,34 @@ def test_crashloop_evidence_quotes_the_previous_log(tmp_path: Path, rulebook: Ru
     assert "i/o timeout" in p["evidence"][-1]
     assert "--previous" in " ".join(p["remediation"]["en"])
     assert mon.region.pods["rbd-api-6f6c565856-bq9bp"].reason == "CrashLoopBackOff"
+
+
+def test_etcd_down_is_one_problem_naming_the_pods_it_takes_down(tmp_path: Path, rulebook: RuleBook) -> None:
+    """rbd-etcd pending, rbd-api and rbd-worker crash-looping with "connect to etcd failed": one problem."""
+    with running_api(tmp_path / "api", "etcd-down") as api:
+        mon = k3s_running_monitor(region_settings(tmp_path, api.kubeconfig), rulebook)
+        poll_now(mon)
+    doc = render(mon.snapshot(time.time()))
+    assert [(p["id"], p["subject"]) for p in doc["problems"]] == [("region.pod-pending", "rbd-etcd-0")]
+    p = doc["problems"][0]
+    assert p["evidence"][0] == "takes down 2 other pod(s): rbd-api-6f6c565856-bq9bp, rbd-worker-8664fb5d9-zcfw4"
+    api_line = next(e for e in p["evidence"] if e.startswith("rbd-api-6f6c565856-bq9bp:"))
+    assert "region.pod-crashloop because it cannot reach rbd-etcd" in api_line and "create etcd" in api_line
+    assert any(e.startswith("rbd-worker-8664fb5d9-zcfw4:") and "connect to etcd failed" in e for e in p["evidence"])
+    assert any("FailedScheduling" in e for e in p["evidence"])  # its own evidence is kept
+    assert "rbd-api-6f6c565856-bq9bp" in p["summary"]["en"] and "rbd-worker-8664fb5d9-zcfw4" in p["summary"]["zh"]
+    # The pod table still shows the dependents as they are.
+    assert mon.region.pods["rbd-api-6f6c565856-bq9bp"].reason == "CrashLoopBackOff"
+
+
+def test_crashloop_with_etcd_up_keeps_its_own_problem_with_the_cause_first(tmp_path: Path, rulebook: RuleBook) -> None:
+    """rbd-etcd is ready: the dependency is not the cause; rbd-api's problem says what its log says."""
+    with running_api(tmp_path / "api", "crashloop") as api:
+        mon = k3s_running_monitor(region_settings(tmp_path, api.kubeconfig), rulebook)
+        poll_now(mon)
+    p = problem(mon, "region.pod-crashloop")
+    assert p["evidence"][0].startswith("cause (region.etcd-unreachable): ")
+    assert "connect to etcd failed" in p["evidence"][1]
 
 
 def test_pending_evidence_collapses_events_like_kubectl(tmp_path: Path, rulebook: RuleBook) -> None:

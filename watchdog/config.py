@@ -138,7 +138,7 @@ class Settings:
     host: HostSettings = field(default_factory=HostSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     phases: PhaseSettings = field(default_factory=PhaseSettings)
-    rules: tuple[str, ...] = ("rules.toml",)
+    rules: tuple[str, ...] = ("rules.toml", "region_rules.toml", "region_dependencies.toml")
     """Rule files; relative paths resolve against the packaged conf/ first, then the config's folder."""
     resolve_after_seconds: float = 60.0
     """A process problem resolves once the program has stayed RUNNING this long."""

@@ -374,6 +374,22 @@ def scenario(name: str, now: float, extra_pods: int = 0) -> Cluster:
             'time="2026-11-30T08:10:06Z" level=error msg="start api server failure: dial tcp 10.43.12.7:2379: i/o timeout"',
         ])
         return c
+    if name == "etcd-down":
+        # rbd-etcd cannot be scheduled (its volume is unbound); rbd-api and rbd-worker crash-loop
+        # because they cannot reach it: one problem, rbd-etcd's, naming both (issue 12).
+        p = c.pod("rbd-etcd-0")
+        _make_pending(c, p, now, "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+                                  "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
+        _crash(c, now, "rbd-api-", "Error", 1, [
+            'time="2026-11-30T08:10:01Z" level=info msg="start api server"',
+            'time="2026-11-30T08:10:06Z" level=error msg="create etcd.v3 client failed, try time is 10,context deadline exceeded"',
+            'time="2026-11-30T08:10:06Z" level=error msg="create etcd client v3 error, context deadline exceeded"',
+        ])
+        _crash(c, now, "rbd-worker-", "Error", 1, [
+            'time="2026-11-30T08:10:02Z" level=info msg="start worker"',
+            'time="2026-11-30T08:10:07Z" level=error msg="connect to etcd failed: context deadline exceeded"',
+        ])
+        return c
     if name == "oom":
         _crash(c, now, "rbd-monitor-0", "OOMKilled", 137, [
             "level=info ts=2026-11-30T08:10:01.123Z caller=main.go:556 msg=\"Starting Prometheus\"",
@@ -508,5 +524,5 @@ def _evict(c: Cluster, now: float, prefix: str, message: str) -> None:
     c.pods.append(replacement)
 
 
-SCENARIOS = ("healthy", "crashloop", "oom", "pending", "evicted", "image-pull", "not-ready", "missing",
+SCENARIOS = ("healthy", "crashloop", "etcd-down", "oom", "pending", "evicted", "image-pull", "not-ready", "missing",
              "disk-pressure", "memory-pressure", "pid-pressure", "node-not-ready")

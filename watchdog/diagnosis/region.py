@@ -4,7 +4,10 @@ earlier polls and ``now`` in; the region's view, findings and the new memory out
 
 Root cause first: a node under DiskPressure is named in the evidence of the pods it made
 Pending or Evicted; one finding per pod (evicted, image pull, crash loop, pending, not ready,
-in that order of precedence). The app decides when the region is diagnosed at all (not while
+in that order of precedence). A crash-looping pod's previous log runs through the region rules
+(``conf/region_rules.toml``): its cause is quoted first, and when the component it cannot reach is
+down itself, the dependency map (``conf/region_dependencies.toml``) folds it into that
+component's one problem. The app decides when the region is diagnosed at all (not while
 containerd or k3s is down, not while the API is unreachable).
 """
 from __future__ import annotations
@@ -14,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Mapping, Sequence
 
 from watchdog.config import KubeSettings
+from watchdog.diagnosis.dependencies import Cause, fold
 from watchdog.diagnosis.exit_status import explain_exit
-from watchdog.diagnosis.rules import MAX_EVIDENCE_LINES, RuleBook
+from watchdog.diagnosis.rules import MAX_EVIDENCE_LINES, REGION_COMPONENT, RuleBook, bound_evidence
 from watchdog.model import (
     ContainerObs,
     EventObs,
@@ -266,11 +270,15 @@ def analyse(
     disk_nodes = [n for n in poll.nodes if (c := n.condition("DiskPressure")) is not None and c.status == "True"]
     for node in poll.nodes:
         findings += _node_findings(rules, node)
+    causes: dict[str, Cause] = {}
     for pod in poll.pods:
         v = judge_pod(pod, memory, now, k)
         if v is not None:
             detail = poll.details.get(pod.name, PodDetail())
-            findings.append(_pod_finding(rules, v, pod, detail, poll.nodes, disk_nodes, memory, now, k))
+            cause = crash_cause(rules, pod.name, detail.log_lines) if v.id == "region.pod-crashloop" else None
+            if cause is not None:
+                causes[pod.name] = cause
+            findings.append(_pod_finding(rules, v, pod, detail, poll.nodes, disk_nodes, memory, now, k, cause))
     since = region_since
     if since is None and poll.nodes:
         since = min(n.created for n in poll.nodes)
@@ -285,6 +293,7 @@ def analyse(
                 source=f"k8s:pod/{prefix}", scope=PODS_SCOPE,
                 details={"namespace": k.namespace},
             ))
+    findings = fold(findings, causes, rules.dependencies)
     views = {p.name: pod_view(p) for p in poll.pods if p.phase != "Succeeded"}
     ready_pods = sum(1 for p in poll.pods if p.phase != "Succeeded" and is_ready(p))
     all_expected_ready = not missing and all(
@@ -330,9 +339,13 @@ def _pod_finding(
     memory: RegionMemory,
     now: float,
     k: KubeSettings,
+    cause: Cause | None = None,
 ) -> Finding:
     ready, total = ready_count(pod)
     evidence: list[str] = []
+    if cause is not None:
+        evidence.append(f"cause ({cause.rule_id}): {cause.summary}")
+        evidence.append(f"previous log: {cause.line}")
     details = {"namespace": k.namespace, "reason": "", "container": v.container, "ready": f"{ready}/{total}",
                "node_hint_en": "", "node_hint_zh": ""}
     if disk_nodes and v.id in ("region.pod-pending", "region.pod-evicted"):
@@ -401,6 +414,23 @@ def _pod_finding(
         evidence += [f"note: {n}" for n in detail.notes]
     return rules.finding(v.id, pod.name, evidence=evidence, source=f"k8s:pod/{pod.name}", scope=PODS_SCOPE,
                          details=details)
+
+
+def crash_cause(rules: RuleBook, pod: str, log_lines: Sequence[str]) -> Cause | None:
+    """The region rule that the previous container's log matches (the latest matching line wins)."""
+    if not log_lines:
+        return None
+    best: tuple[int, str, str] | None = None
+    for m in rules.match(log_lines, REGION_COMPONENT):
+        if REGION_COMPONENT not in m.rule.components:
+            continue  # host rules (disk full ...) are the listener's other checks' business
+        last = m.line_numbers[-1]
+        if best is None or last > best[0]:
+            best = (last, m.rule.id, m.rule.summary.en)
+    if best is None:
+        return None
+    (line,) = bound_evidence([log_lines[best[0]]])
+    return Cause(pod, best[1], line, best[2])
 
 
 def _container(pod: PodObs, name: str) -> ContainerObs | None:

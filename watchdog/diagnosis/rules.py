@@ -21,12 +21,15 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from watchdog.config import ConfigError
 from watchdog.diagnosis.anchors import rule_anchors
+from watchdog.diagnosis.dependencies import Dependency, check_problem_ids, parse_dependencies
 from watchdog.diagnosis.redaction import redact
 from watchdog.model import COMPONENTS, LANGUAGES, Finding, Severity, Steps, Texts
 
 ANY_COMPONENT = "host"
 """Rules of component ``host`` (disk full ...) apply to every component's log."""
-RULE_COMPONENTS = (*COMPONENTS, ANY_COMPONENT)
+REGION_COMPONENT = "region"
+"""Rules of component ``region`` read the previous log of a crash-looping ``rbd-system`` pod."""
+RULE_COMPONENTS = (*COMPONENTS, ANY_COMPONENT, REGION_COMPONENT)
 CHECK_COMPONENTS = (*COMPONENTS, "host", "region", "node", "process", "phase")
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_EVIDENCE_LINES = 20
@@ -85,6 +88,8 @@ class RuleMatch:
 class RuleBook:
     rules: tuple[Rule, ...] = ()
     entries: Mapping[str, CatalogEntry] = field(default_factory=dict)
+    dependencies: tuple[Dependency, ...] = ()
+    """The region's dependency map (``[[dependency]]`` tables, ``conf/region_dependencies.toml``)."""
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -214,16 +219,28 @@ def load_rule_files(paths: Sequence[str | Path]) -> RuleBook:
     """Load rule files in order; a later file's rule or problem replaces an earlier one's id."""
     rules: dict[str, Rule] = {}
     entries: dict[str, CatalogEntry] = {}
+    deps: dict[str, Dependency] = {}
     for path in paths:
-        file_rules, file_entries = load_rule_file(path)
+        data = _read_toml(path)
+        file_rules, file_entries = parse_rules(data, str(path))
         for r in file_rules:
             rules[r.id] = r
         for e in file_entries:
             entries[e.id] = e
-    return RuleBook(tuple(rules.values()), entries)
+        for d in parse_dependencies(data.get("dependency", []), str(path)):
+            deps[d.component] = d  # a later file's map of a component replaces an earlier one's
+    check_problem_ids(list(deps.values()), set(rules) | set(entries))
+    return RuleBook(tuple(rules.values()), entries, tuple(deps.values()))
 
 
 def load_rule_file(path: str | Path) -> tuple[list[Rule], list[CatalogEntry]]:
+    """One file's rules and problems (its ``[[dependency]]`` tables are validated too)."""
+    data = _read_toml(path)
+    parse_dependencies(data.get("dependency", []), str(path))
+    return parse_rules(data, str(path))
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
@@ -233,13 +250,13 @@ def load_rule_file(path: str | Path) -> tuple[list[Rule], list[CatalogEntry]]:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8 text") from e
-    return parse_rules(data, str(path))
+    return data
 
 
 def parse_rules(data: Mapping[str, Any], file: str) -> tuple[list[Rule], list[CatalogEntry]]:
-    unknown = sorted(set(data) - {"rule", "problem"})
+    unknown = sorted(set(data) - {"rule", "problem", "dependency"})
     if unknown:
-        raise ConfigError(f"{file}: {unknown[0]}: unknown table (expected [[rule]] or [[problem]])")
+        raise ConfigError(f"{file}: {unknown[0]}: unknown table (expected [[rule]], [[problem]] or [[dependency]])")
     rule_tables = _table_list(data.get("rule", []), file, "rule")
     problem_tables = _table_list(data.get("problem", []), file, "problem")
     rules = [_parse_rule(t, file, i) for i, t in enumerate(rule_tables)]
