@@ -2,12 +2,16 @@
 decided three ways with the host facts the listener has."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from watchdog.config import HostSettings
+from tests.helpers import frame, tick_frame
+from tests.test_app import Clock, feed
+from watchdog.app import Monitor
+from watchdog.config import HostSettings, Settings
 from watchdog.diagnosis.host import (
     host_findings,
     is_privileged,
@@ -16,7 +20,7 @@ from watchdog.diagnosis.host import (
     with_host_facts,
 )
 from watchdog.diagnosis.rules import RuleBook
-from watchdog.model import Capabilities, HostSample, Mount, Severity
+from watchdog.model import Capabilities, HostSample, Mount, PathUsage, Severity
 from watchdog.sources.host import HostReader, parse_capabilities
 
 # An unprivileged `docker run` (Docker's default capability set), as /proc/self/status shows it.
@@ -182,3 +186,60 @@ def test_unrelated_findings_pass_through_unchanged(rulebook: RuleBook) -> None:
     line = 'time="2026-11-30T08:12:47Z" level=fatal msg="listen tcp 0.0.0.0:6443: bind: address already in use"'
     f = rulebook.finding(log_finding(rulebook, line)[0], "k3s", evidence=[line], scope="process:k3s")
     assert with_host_facts(rulebook, [f], sample(UNPRIVILEGED_STATUS, DESKTOP_SHARE), HS) == [f]
+
+
+# ------------------------------------------------------------------ in the listener
+
+
+@pytest.mark.parametrize(("status", "fstype", "expected"), [
+    (UNPRIVILEGED_STATUS, "ext4", "host.not-privileged"),
+    (PRIVILEGED_STATUS, "fakeowner", "images.bind-mount-storage"),
+    (PRIVILEGED_STATUS, "ext4", "images.load-failed"),
+])
+def test_the_listener_decides_the_init_programs_mount_failure_with_its_host_sample(
+    settings: Settings, rulebook: RuleBook, tmp_path: Path, status: str, fstype: str, expected: str
+) -> None:
+    """The init program prints the mount denial (PROCESS_LOG); the host sample decides its problem."""
+    data = str(tmp_path / "data")
+    s = dataclasses.replace(settings, host=dataclasses.replace(settings.host, paths=(data,), data_dir=data))
+    host = HostSample(paths={data: PathUsage(90 * 2**30, 45.0, 50.0)}, mounts=(Mount("/", "overlay"), Mount(data, fstype)),
+                      capabilities=caps(status))
+    clock = Clock()
+    mon = Monitor(s, rulebook, clock=clock, host_sampler=lambda: host)
+    feed(mon, tick_frame(1, 1))
+    assert mon.wait_background(10)
+    clock.t += 5
+    feed(mon, tick_frame(2, 2))
+    feed(mon, frame("PROCESS_LOG_STDOUT", f"processname:init groupname:init pid:42 channel:stdout\n{MOUNT_LINE}\n", 3))
+    from_log = {k for k, p in mon.book.active.items() if k[1] == "init"}
+    assert from_log == {(expected, "init")}
+    assert any(MOUNT_LINE[:60] in line for line in mon.book.active[(expected, "init")].finding.evidence)
+
+
+def test_diagnose_reads_the_host_before_the_logs_so_a_mount_denial_is_decided(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diagnose` outside supervisord: the mount denial in containerd.log is decided with this
+    machine's real capabilities (on a volume, not a host share: the load failure when privileged)."""
+    import json
+
+    import structlog
+
+    from tests.test_region_diagnose import write_config
+    from watchdog import cli
+    from watchdog.sources.host import read_capabilities
+
+    monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
+    conf = write_config(tmp_path, tmp_path / "no-kubeconfig.yaml")
+    (tmp_path / "logs" / "containerd.log").write_text(MOUNT_LINE + "\n")
+    try:
+        code = cli.main(["diagnose", "--json", "--config", str(conf)])
+    finally:
+        structlog.reset_defaults()
+    doc = json.loads(capsys.readouterr().out)
+    real = read_capabilities()
+    assert real is not None
+    expected = "host.not-privileged" if lacks_essentials(real) else "images.load-failed"
+    assert code == 1
+    from_log = [(p["id"], p["subject"]) for p in doc["problems"] if p["source"].endswith("containerd.log")]
+    assert from_log == [(expected, "containerd")]

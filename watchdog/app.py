@@ -189,8 +189,12 @@ class Monitor:
             changes += raised
         return changes
 
+    def _with_host_facts(self, findings: list[Finding]) -> list[Finding]:  # issue 12:
+        """Log findings whose line has several causes (a mount or sysctl denied), decided with the host sample."""
+        return host_checks.with_host_facts(self.rules, findings, self._host_sample, self.settings.host)
+
     def _raise_process(self, comp: str, program: str, findings: list[Finding], now: float) -> list[Change]:
-        self.book, changes = self.book.add(findings, now)
+        self.book, changes = self.book.add(self._with_host_facts(findings), now)  # issue 12:
         scope = processes.scope_of(comp)
         generic = (f"{comp}.start-failed", program)
         specific = any(p.finding.severity.value == "error" and p.key != generic for p in self.book.in_scope(scope)
@@ -348,7 +352,7 @@ class Monitor:
                         m.rule.id, p.program, evidence=evidence_for(lines, list(m.line_numbers)),
                         source=tail.path, scope=f"logs:{comp}", details={"program": p.program},
                     ))
-        self.book, changes = self.book.add(findings, now)
+        self.book, changes = self.book.add(self._with_host_facts(findings), now)  # issue 12:
         return changes
 
     def _say_region_api(self, api: str, **kv: Any) -> None:
@@ -607,7 +611,7 @@ class Monitor:
                     details={"program": program},
                 )
             )
-        self.book, changes = self.book.add(findings, now)
+        self.book, changes = self.book.add(self._with_host_facts(findings), now)  # issue 12:
         return changes
 
     # ------------------------------------------------------------------ state
@@ -677,7 +681,6 @@ class Monitor:
 
     def apply_findings(self, scope: str, findings: list[Finding], now: float) -> list[Change]:
         """A check's complete current findings for its scope (raise, count, resolve the rest)."""
-        findings = host_checks.with_host_facts(self.rules, findings, self._host_sample, self.settings.host)  # issue 12:
         self.book, changes = self.book.reconcile(scope, findings, now)
         return changes
 
@@ -876,7 +879,6 @@ def run_diagnose(
         log.warning("supervisor_unreachable", url=rpc.url if rpc else None,
                     note="program states unknown; reading the logs and the k3s API directly")
         mon.region_assume_up = True
-        mon.scan_program_logs(now)
     mon.on_tick(now)
     waited = settings.kubernetes.timeout_seconds + DIAGNOSE_SLACK_SECONDS
     done = mon.wait_background(waited)
@@ -885,6 +887,8 @@ def run_diagnose(
         task.interval = math.inf
     now = clock()
     mon.on_tick(now)
+    if not reached:
+        mon.scan_program_logs(now)  # issue 12: after the host sample, which decides ambiguous lines
     if not done:
         mon.region_poll_overdue(now, waited)
     mon.refresh(now)
