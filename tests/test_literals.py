@@ -138,3 +138,13 @@ def test_evidence_and_line_numbers_are_the_same_with_either_engine() -> None:
         lines.insert(i * 2 + 1, rule.examples[0])
     text = "\n".join(lines).encode("utf-8")
     assert scan(book, text, "hyperscan", 4) == scan(book, text, "find", 4)
+
+
+def test_the_listener_does_not_load_hyperscan_at_start() -> None:
+    """Only explain's scanner needs it: importing the app leaves it unloaded (RSS, first READY)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, watchdog.cli, watchdog.app; print('hyperscan' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr

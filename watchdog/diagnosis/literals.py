@@ -18,13 +18,15 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Mapping, Protocol, Sequence
 
-_hs: ModuleType | None = None
-try:  # an optional accelerator: a manylinux wheel with Hyperscan inside
-    import hyperscan
 
-    _hs = hyperscan
-except ImportError:  # pragma: no cover - depends on the platform's wheels
-    pass
+def _hyperscan() -> ModuleType | None:
+    """The optional accelerator (a manylinux wheel with Hyperscan inside), imported on first use:
+    the listener never scans big files and does not pay its 2 MB."""
+    try:
+        import hyperscan
+    except ImportError:  # pragma: no cover - depends on the platform's wheels
+        return None
+    return hyperscan
 
 
 class LiteralFinder(Protocol):
@@ -64,6 +66,7 @@ class HyperscanLiterals:
     name = "hyperscan"
 
     def __init__(self, anchors: Mapping[bytes, frozenset[int]]) -> None:
+        _hs = _hyperscan()
         if _hs is None:
             raise EngineUnavailable("the hyperscan module is not installed")
         self._literals: tuple[bytes, ...] = tuple(anchors)
