@@ -3,6 +3,7 @@ and the scanner finds what Python's re finds, line by line, over every shipped r
 and the corpus."""
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,17 @@ def scan(book: RuleBook, text: bytes, engine: str, block_lines: int = 3) -> list
 
 
 def corpus_texts() -> list[tuple[str, bytes]]:
+    """Each corpus case's text (``[[case]] text`` of ``tests/corpus/*.toml``), and any other file whole."""
     if not CORPUS.is_dir():
         return []
-    return [(str(p.relative_to(CORPUS)), p.read_bytes()) for p in sorted(CORPUS.rglob("*")) if p.is_file()]
+    out: list[tuple[str, bytes]] = []
+    for p in sorted(CORPUS.rglob("*")):
+        if p.suffix == ".toml":
+            for case in tomllib.loads(p.read_text(encoding="utf-8")).get("case", []):
+                out.append((f"{p.name}: {case['name']}", str(case["text"]).encode("utf-8")))
+        elif p.is_file() and p.suffix != ".md":
+            out.append((str(p.relative_to(CORPUS)), p.read_bytes()))
+    return out
 
 
 def test_find_engine_proposes_each_line_holding_an_anchor_ascii_case_folded() -> None:
@@ -122,8 +131,7 @@ def test_scanner_finds_what_re_finds_over_every_rule_example(engine: str) -> Non
 @pytest.mark.parametrize("engine", ["find", pytest.param("hyperscan", marks=needs_hyperscan)])
 def test_scanner_finds_what_re_finds_over_the_corpus(engine: str) -> None:
     texts = corpus_texts()
-    if not texts:
-        pytest.skip("no tests/corpus/ on this branch yet")
+    assert texts, "tests/corpus/ holds no case"
     book = shipped_book()
     for name, raw in texts:
         lines = raw.decode("utf-8", "replace").split("\n")

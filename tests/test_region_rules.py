@@ -1,9 +1,14 @@
 """The region rules (conf/region_rules.toml): loaded by default, precise, and quiet on healthy logs."""
 from __future__ import annotations
 
+import json
+import tomllib
+from pathlib import Path
+
 import pytest
 
-from watchdog.config import load_settings, packaged_conf_dir, rule_paths
+from watchdog.cli import main
+from watchdog.config import default_config_path, load_settings, packaged_conf_dir, rule_paths
 from watchdog.diagnosis.rules import RuleBook, load_rule_file
 
 REGION_IDS = {"region.etcd-unreachable", "region.db-unreachable", "region.db-access-denied",
@@ -73,3 +78,27 @@ def test_every_region_rule_has_both_languages_and_commands(rulebook: RuleBook) -
         if rule.id in REGION_IDS:
             assert rule.summary.zh and rule.summary.en
             assert any("`" in step for step in rule.remediation.en) and any("`" in step for step in rule.remediation.zh)
+
+
+# ------------------------------------------------------------------ the corpus (tests/corpus/region.toml)
+
+CORPUS = Path(__file__).parent / "corpus" / "region.toml"
+CASES = tomllib.loads(CORPUS.read_text(encoding="utf-8"))["case"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_explain_over_each_region_corpus_case_reports_exactly_its_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: dict[str, object]
+) -> None:
+    assert case["component"] == "region" and str(case["source"]).startswith("https://")
+    log = tmp_path / "pod.log"
+    log.write_text(str(case["text"]), encoding="utf-8")
+    code = main(["explain", "--config", str(default_config_path()), "--json", "--component", "region", str(log)])
+    ids = sorted(p["id"] for p in json.loads(capsys.readouterr().out)["problems"])
+    assert ids == sorted(case["expect"])  # type: ignore[arg-type]
+    assert code == (1 if ids else 0)
+
+
+def test_every_region_rule_has_a_corpus_case_besides_its_examples() -> None:
+    covered = {pid for c in CASES for pid in c["expect"]}
+    assert REGION_IDS <= covered, REGION_IDS - covered

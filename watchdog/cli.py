@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -- explain, rules (issue 3)
     p = sub.add_parser("explain", parents=[common], help="run the log rules over files (- is stdin), offline")
-    p.add_argument("--component", choices=COMPONENTS, help="keep the rules for this component (and the host's)")
+    p.add_argument("--component", choices=(*COMPONENTS, "region"),  # region: rbd-system pod logs (issue 12)
+                   help="keep the rules for this component (and the host's)")
     p.add_argument("--json", action="store_true", help='print {"problems": [...]} as JSON')
     p.add_argument("files", nargs="+", metavar="FILE", help="log files; - reads stdin")
     p.set_defaults(func=cmd_explain)
