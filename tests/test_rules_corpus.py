@@ -12,7 +12,7 @@ import pytest
 from watchdog.app import load_rulebook
 from watchdog.cli import main
 from watchdog.config import default_config_path, load_settings
-from watchdog.diagnosis.rules import RuleBook
+from watchdog.diagnosis.rules import RuleBook, evidence_for
 
 CORPUS = Path(__file__).parent / "corpus"
 COMPONENTS = {"containerd", "images", "k3s", "console"}
@@ -110,6 +110,18 @@ def test_traceback_evidence_quotes_the_exception_line_not_the_trace(
     assert any("MySQLdb._exceptions.OperationalError: (2002" in line for line in evidence)
     assert not any("Traceback (most recent call last)" in line for line in evidence)
     assert len(evidence) <= 3
+
+
+def test_listener_evidence_of_a_traceback_is_the_exception_line(rules_in_force: RuleBook) -> None:
+    """The listener's failure path (match + evidence_for) quotes the same lines as explain."""
+    case = next(c for c in CASES if c.name == "dmoj-1929-migrate-traceback")
+    lines = case.text.splitlines()
+    [match] = rules_in_force.match(lines, "console")
+    assert match.rule.id == "console.python-exception"
+    evidence = evidence_for(lines, match.line_numbers)
+    assert evidence[-1] == 'django.db.utils.OperationalError: near "INNER": syntax error'
+    assert len(evidence) == 2  # the last frame's code line, then the exception line
+    assert not any(line.lstrip().startswith("File ") for line in evidence)
 
 
 def test_generic_exception_rule_yields_to_the_specific_ones(rules_in_force: RuleBook) -> None:
