@@ -1,6 +1,7 @@
 """The log corpus (tests/corpus/*.toml): real public excerpts through `explain`, and every rule covered."""
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import tomllib
@@ -10,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from watchdog.app import load_rulebook
-from watchdog.cli import main
+from watchdog.cli import build_parser, main
 from watchdog.config import default_config_path, load_settings
 from watchdog.diagnosis.rules import RuleBook, evidence_for
 
 CORPUS = Path(__file__).parent / "corpus"
-COMPONENTS = {"containerd", "images", "k3s", "console"}
 CASE_KEYS = {"name", "source", "component", "expect", "text", "note"}
 URL = re.compile(r"^https://\S+$")
 
@@ -28,6 +28,15 @@ class Case:
     expect: tuple[str, ...]
     text: str
     file: str
+
+
+def _explain_components() -> set[str]:
+    """The values `explain --component` accepts (taken from the CLI, so new components count)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    explain = sub.choices["explain"]
+    [component] = [a for a in explain._actions if "--component" in a.option_strings]
+    return set(component.choices or ())
 
 
 def _load_corpus() -> list[Case]:
@@ -61,11 +70,13 @@ def _explain(tmp_path: Path, case: Case, capsys: pytest.CaptureFixture[str]) -> 
 def test_corpus_is_large_and_well_formed() -> None:
     """Every case names a public source, a component explain accepts, and text; names are unique."""
     assert len(CASES) >= 80
+    components = _explain_components()
+    assert {"containerd", "images", "k3s", "console"} <= components
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)), "case names must be unique"
     for case in CASES:
         assert URL.match(case.source), f"{case.name}: source must be an https URL"
-        assert case.component in COMPONENTS, f"{case.name}: component {case.component!r}"
+        assert case.component in components, f"{case.name}: component {case.component!r}"
         assert case.text.strip(), f"{case.name}: empty text"
         assert len(case.expect) == len(set(case.expect)), f"{case.name}: duplicate ids"
     assert sum(1 for c in CASES if not c.expect) >= 10, "the corpus needs healthy logs too"
