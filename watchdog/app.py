@@ -532,7 +532,12 @@ class Monitor:
         if self._timeline_check_pending and boot.states_known(self.processes):
             self.timeline = boot.forget_unreached(self.timeline, phase)
             self._timeline_check_pending = False
+        before = self.timeline  # issue 14: the boot in one line when ready is first reached
         self.timeline = boot.update(self.timeline, phase, now, self.processes, self.region)
+        took = boot.boot_took(before, self.timeline, self.started_at, self._phase_clock is None,  # issue 14
+                              frozenset(c for c, v in self.processes.items() if v.state == ABSENT))  # issue 14
+        if took is not None:  # issue 14
+            alerts.ready(took.phases, took.total, took.began_before_watchdog, self.log)  # issue 14
         self._phase_clock = boot.advance(self._phase_clock, phase, self.timeline, now, self.started_at)
         self._phase_key, self._phase_cached = key, phase
         return phase
@@ -807,7 +812,7 @@ def load_rulebook(settings: Settings) -> RuleBook:
 
 def run_listen(settings: Settings) -> int:
     """``rainbond-watchdog listen``: take stdin/stdout for the protocol and run until end of input."""
-    alerts.configure()
+    alerts.configure(alert_format=settings.alert_format, colour=settings.alert_color, languages=settings.languages)
     return listen(settings, load_rulebook(settings), EventChannel.take_stdio())
 
 

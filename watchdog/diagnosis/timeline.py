@@ -105,6 +105,52 @@ def forget_unreached(timeline: Mapping[str, float | None], phase: str) -> dict[s
     return {**out, **extras}
 
 
+@dataclass(frozen=True)
+class BootTook:
+    """How long the boot took, phase by phase (seconds; ``None`` where the start is unknown)."""
+
+    phases: Mapping[str, float | None]
+    total: float | None
+    began_before_watchdog: bool
+    """The listener started after the boot had begun: the first phase's start is unknown."""
+
+
+def boot_took(
+    before: Mapping[str, float | None],
+    after: Mapping[str, float | None],
+    listener_start: float,
+    first_look: bool,
+    skipped: frozenset[str] = frozenset(),
+) -> BootTook | None:
+    """The boot in numbers at the moment ``ready`` is first reached; ``None`` otherwise.
+
+    Each phase took from the previous phase's time (the listener's start for the first one) to
+    its own. Nothing is said when ``ready`` was already reached at the listener's first look (it
+    did not watch this boot) or carried over from before (it was said then). ``skipped`` phases
+    (a program ``ABSENT`` in this layout) are left out.
+    """
+    if first_look or before.get(READY) is not None or after.get(READY) is None:
+        return None
+    previous: float | None = listener_start
+    first = next((after[p] for p in PHASES if after.get(p) is not None), None)
+    late = first is not None and first < listener_start
+    if late:
+        previous = None
+    took: dict[str, float | None] = {}
+    for phase in PHASES:
+        reached = after.get(phase)
+        if reached is None:
+            continue
+        if phase not in skipped:
+            took[phase] = max(0.0, reached - previous) if previous is not None else None
+        previous = reached
+    ready_at = after[READY]
+    assert ready_at is not None
+    start = first if late else listener_start
+    total = max(0.0, ready_at - start) if start is not None else None
+    return BootTook(took, total, late)
+
+
 def states_known(processes: Mapping[str, ProcessView]) -> bool:
     return bool(processes) and all(v.state != UNKNOWN for v in processes.values())
 
