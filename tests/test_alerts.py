@@ -6,7 +6,7 @@ import io
 import json
 import os
 import re
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ def change(kind: str = "raised", severity: Severity = Severity.ERROR, count: int
 
 def lines_of(c: Change, languages: tuple[str, ...], colour: bool = False) -> list[str]:
     event = {"event": f"problem_{c.kind}", **alerts.fields_of(c, languages)}
-    return alert_text.render(event, T0, languages, colour, tz=timezone.utc)
+    return alert_text.render(event, T0, languages, colour, tz=UTC)
 
 
 def test_raised_problem_reads_like_the_init_script_in_chinese_first() -> None:
@@ -94,17 +94,17 @@ def test_resolved_problem_is_one_info_line(languages: tuple[str, ...], text: str
 def test_boot_line_says_how_long_each_phase_took() -> None:
     event = {"event": "rainbond_ready", "total_seconds": 372.0,
              "phases": {"containerd": 4.0, "images": 185.0, "k3s": 41.0, "region": 122.0, "console": 20.0}}
-    (en,) = alert_text.render(event, T0, ("en", "zh"), False, tz=timezone.utc)
+    (en,) = alert_text.render(event, T0, ("en", "zh"), False, tz=UTC)
     assert en.endswith("INFO: [watchdog] Rainbond ready in 6m12s: containerd 4s, images 3m05s, k3s 41s, "
                        "region 2m02s, console 20s")
-    (zh,) = alert_text.render(event, T0, ("zh", "en"), False, tz=timezone.utc)
+    (zh,) = alert_text.render(event, T0, ("zh", "en"), False, tz=UTC)
     assert "Rainbond 已就绪，用时 6m12s：containerd 4s，images 3m05s" in zh
 
 
 def test_boot_line_with_an_unknown_start_says_so() -> None:
     event = {"event": "rainbond_ready", "total_seconds": 300, "began_before_watchdog": True,
              "phases": {"containerd": None, "images": 100}}
-    (line,) = alert_text.render(event, T0, ("en",), False, tz=timezone.utc)
+    (line,) = alert_text.render(event, T0, ("en",), False, tz=UTC)
     assert line.endswith("Rainbond ready in ≥5m00s: containerd ?, images 1m40s")
 
 

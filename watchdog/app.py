@@ -17,7 +17,7 @@ from typing import IO, Any, Callable, Mapping
 from watchdog import __version__
 from watchdog.config import ConfigError, Settings, rule_paths
 from watchdog.diagnosis import host as host_checks
-from watchdog.diagnosis import phases, processes
+from watchdog.diagnosis import phases, processes, reach
 from watchdog.diagnosis import region as region_diag
 from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.problems import Change, ProblemBook
@@ -862,7 +862,7 @@ def run_diagnose(
     most ``timeout_seconds`` plus a little, whatever the API does.
     """
     env = os.environ if env is None else env
-    alerts.configure()
+    alerts.configure(alert_format=settings.alert_format, colour=settings.alert_color, languages=settings.languages)
     log = _QuietLog(alerts.logger())
     rpc = SupervisorRpc.from_environment(env, settings.rpc_timeout_seconds)
     if rpc is None and settings.supervisor_url:
@@ -877,6 +877,17 @@ def run_diagnose(
     mon.resync(now)
     reached = mon.rpc_reached(now)
     if not reached:
+        # issue 14: nothing at all to judge by (no supervisord, no log, no kubeconfig) is exit 2, not "no problems".
+        tails = [mon.read_tail(settings.log_path(n)) for p in settings.programs.values() for n in p.logs]
+        verdict = reach.cannot_judge([
+            reach.Attempt(f"supervisord at {rpc.url}" if rpc else "supervisord (no $SUPERVISOR_SERVER_URL, "
+                          "no supervisor_url)", False, "no answer"),
+            reach.logs_attempt(settings.log_dir, tails),
+            reach.Attempt(f"the kubeconfig {settings.kubernetes.kubeconfig or '(none configured)'} or $KUBECONFIG",
+                          kube.find_kubeconfig(settings.kubernetes.kubeconfig, env) is not None, "not found"),
+        ])
+        if verdict is not None:
+            raise UsageError(verdict)
         log.warning("supervisor_unreachable", url=rpc.url if rpc else None,
                     note="program states unknown; reading the logs and the k3s API directly")
         mon.region_assume_up = True

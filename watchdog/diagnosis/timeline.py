@@ -129,7 +129,8 @@ def boot_took(
     did not watch this boot) or carried over from before (it was said then). ``skipped`` phases
     (a program ``ABSENT`` in this layout) are left out.
     """
-    if first_look or before.get(READY) is not None or after.get(READY) is None:
+    ready_at = after.get(READY)
+    if first_look or before.get(READY) is not None or ready_at is None:
         return None
     previous: float | None = listener_start
     first = next((after[p] for p in PHASES if after.get(p) is not None), None)
@@ -144,8 +145,6 @@ def boot_took(
         if phase not in skipped:
             took[phase] = max(0.0, reached - previous) if previous is not None else None
         previous = reached
-    ready_at = after[READY]
-    assert ready_at is not None
     start = first if late else listener_start
     total = max(0.0, ready_at - start) if start is not None else None
     return BootTook(took, total, late)

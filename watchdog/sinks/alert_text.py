@@ -56,7 +56,7 @@ def stamp(now: float, tz: tzinfo | None = None) -> str:
 
 def span(seconds: float) -> str:
     """A compact duration: ``4s``, ``3m05s``, ``1h02m``."""
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     if h:
