@@ -46,7 +46,7 @@ def look(path: str, now: float, stale_seconds: float, languages: Sequence[str]) 
     return View(render_text(doc, languages), exit_code(doc), key)
 
 
-def fingerprint(path: str) -> tuple[int, int, int] | None:
+def stamp_of(path: str) -> tuple[int, int, int] | None:
     """What changes when the file is replaced or rewritten; ``None`` when it is not there."""
     try:
         st = os.stat(path)
@@ -76,7 +76,7 @@ def watch(
     try:
         while True:
             now = clock()
-            fp = fingerprint(path)
+            fp = stamp_of(path)
             if fp != seen or now - looked_at >= RECHECK_SECONDS:
                 seen, looked_at = fp, now
                 view = read(now)
