@@ -210,7 +210,8 @@ def test_a_terminal_gets_coloured_lines_and_a_pipe_plain_ones() -> None:
 def test_boot_took_measures_each_phase_from_the_previous_one() -> None:
     from watchdog.diagnosis import timeline as boot
 
-    after = {"containerd": T0 + 4, "images": T0 + 189, "k3s": T0 + 230, "region": T0 + 352, "console": T0 + 372,
+    # The console program is RUNNING at +360 (its timeline date); it answers, and ready is reached, at +372.
+    after = {"containerd": T0 + 4, "images": T0 + 189, "k3s": T0 + 230, "region": T0 + 352, "console": T0 + 360,
              "ready": T0 + 372}
     before = {**after, "ready": None}
     took = boot.boot_took(before, after, T0, first_look=False)
@@ -219,8 +220,10 @@ def test_boot_took_measures_each_phase_from_the_previous_one() -> None:
     assert took.total == 372 and not took.began_before_watchdog
     assert boot.boot_took(after, after, T0, first_look=False) is None  # said once
     assert boot.boot_took(before, after, T0, first_look=True) is None  # not a boot it watched
+    assert sum(v for v in took.phases.values() if v is not None) == took.total
     no_containerd = boot.boot_took(before, after, T0, first_look=False, skipped=frozenset({"containerd"}))
     assert no_containerd is not None and "containerd" not in no_containerd.phases
+    assert no_containerd.phases["images"] == 189  # from the listener's start
     late = boot.boot_took(before, after, T0 + 100, first_look=False)
     assert late is not None and late.began_before_watchdog
     assert late.phases["containerd"] is None and late.phases["images"] == 185 and late.total == 368

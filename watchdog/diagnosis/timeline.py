@@ -125,7 +125,7 @@ def boot_took(
     """The boot in numbers at the moment ``ready`` is first reached; ``None`` otherwise.
 
     Each phase took from the previous phase's time (the listener's start for the first one) to
-    its own. Nothing is said when ``ready`` was already reached at the listener's first look (it
+    its own; the console's ends at ``ready`` (when it answers), so the phases add up to the total. Nothing is said when ``ready`` was already reached at the listener's first look (it
     did not watch this boot) or carried over from before (it was said then). ``skipped`` phases
     (a program ``ABSENT`` in this layout) are left out.
     """
@@ -139,11 +139,11 @@ def boot_took(
         previous = None
     took: dict[str, float | None] = {}
     for phase in PHASES:
-        reached = after.get(phase)
-        if reached is None:
-            continue
-        if phase not in skipped:
-            took[phase] = max(0.0, reached - previous) if previous is not None else None
+        # The console's phase ends when it answers, which is when ``ready`` is reached.
+        reached = ready_at if phase == PHASES[-1] else after.get(phase)
+        if reached is None or phase in skipped:
+            continue  # a skipped phase's moments count in the next one's
+        took[phase] = max(0.0, reached - previous) if previous is not None else None
         previous = reached
     start = first if late else listener_start
     total = max(0.0, ready_at - start) if start is not None else None
