@@ -66,18 +66,35 @@ class Follower:
         return out
 
 
-def interleave(followers: list[Follower]) -> None:
-    """Print what the followers read, in time order as `docker logs` would (lines start with the
-    init script's date; a line without one keeps the date of the line before it)."""
-    stamped: list[tuple[str, int, str]] = []
-    for f in followers:
-        last = ""
-        for line in f.poll():
-            m = STAMP.match(line)
-            last = m.group(0) if m else last
-            stamped.append((last, len(stamped), line))
-    for _, _, line in sorted(stamped):
-        say(line)
+class Interleaver:
+    """Prints what the followers read in time order, as `docker logs` would: lines start with the
+    init script's date (a line without one keeps the date of the line before it), and a line is
+    held for ``HOLD_SECONDS`` so that one read later from the other file can still go before it."""
+
+    HOLD_SECONDS = 1.5
+
+    def __init__(self, followers: list[Follower]) -> None:
+        self.followers = followers
+        self.pending: list[tuple[str, int, float, str]] = []
+        self.serial = 0
+
+    def note(self, text: str) -> None:
+        """A remark of the demo's own, placed among the lines by the time it was made."""
+        self.serial += 1
+        self.pending.append((time.strftime("%Y-%m-%d %H:%M:%S"), self.serial, time.monotonic(), NOTE + text))
+
+    def poll(self, flush: bool = False) -> None:
+        now = time.monotonic()
+        for f in self.followers:
+            last = ""
+            for line in f.poll():
+                m = STAMP.match(line)
+                last = m.group(0) if m else last
+                self.serial += 1
+                self.pending.append((last, self.serial, now, line))
+        self.pending.sort()
+        while self.pending and (flush or now - self.pending[0][2] >= self.HOLD_SECONDS):
+            say(self.pending.pop(0)[3])
 
 
 def say(line: str) -> None:
@@ -164,7 +181,7 @@ def headline(doc: dict[str, Any]) -> str:
 
 def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
     """Show what happens until the diagnosis is in (bounded); returns the last status and whether it concluded."""
-    followers = [Follower(sim.init_log, InitView()), Follower(sim.stderr_path, alert_line)]
+    logs = Interleaver([Follower(sim.init_log, InitView()), Follower(sim.stderr_path, alert_line)])
     want = " or ".join(sim.scenario.expected) if sim.scenario.expected else "overall healthy, phase ready"
     say(f"waiting for the watchdog's diagnosis ({want}), at most {timeout:.0f} s; the init program's and the "
         "watchdog's lines as `docker logs rainbond-allinone` shows them:")
@@ -175,12 +192,12 @@ def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
 
     def step() -> bool:
         nonlocal seen_at, last_head, doc
-        interleave(followers)
+        logs.poll()
         doc = read_status(sim.status_file)
         if doc:
             head = headline(doc)
             if head != last_head:
-                say(f"{NOTE}status file: {head}  (+{time.monotonic() - start:.0f} s)")
+                logs.note(f"status file: {head}  (+{time.monotonic() - start:.0f} s)")
                 last_head = head
         if concluded(doc, sim.scenario):
             seen_at = seen_at or time.monotonic()
@@ -188,7 +205,7 @@ def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
         return False
 
     done = bool(poll_until(step, timeout, 0.25))
-    interleave(followers)
+    logs.poll(flush=True)
     return doc, done
 
 
