@@ -10,6 +10,8 @@ from datetime import UTC
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from tests.helpers import frame, state_frame
@@ -110,6 +112,15 @@ def test_boot_line_with_an_unknown_start_says_so() -> None:
 
 def test_span_is_compact() -> None:
     assert [alert_text.span(s) for s in (0, 4, 65, 185, 3600, 3725)] == ["0s", "4s", "1m05s", "3m05s", "1h00m", "1h02m"]
+    assert [alert_text.span(s) for s in (float("inf"), float("nan"), -3)] == ["?", "?", "0s"]
+
+
+@given(st.dictionaries(st.text(max_size=10), st.one_of(st.none(), st.floats(), st.integers(), st.text(max_size=5)),
+                       max_size=6), st.one_of(st.none(), st.floats(), st.text(max_size=5)))
+def test_any_boot_line_renders(phases: dict[str, object], total: object) -> None:
+    (line,) = alert_text.render({"event": "rainbond_ready", "phases": phases, "total_seconds": total}, T0, ("en",),
+                                False, tz=UTC)
+    assert LINE.match(line) and "Rainbond ready in " in line
 
 
 def test_date_is_the_init_scripts_format_in_local_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,3 +266,36 @@ def test_monitor_says_ready_once_with_the_phase_times(settings: Settings, rulebo
     assert ready[0]["total_seconds"] == 372
     assert ready[0]["phases"] == {"containerd": 4, "images": 185, "k3s": 41, "region": 122, "console": 20}
     assert json.loads(Path(settings.status_file).read_text())["phase"] == "ready"
+
+
+def test_a_storm_summary_and_an_escalation_are_one_line_each() -> None:
+    ongoing = {"event": "problem_ongoing", "id": "process.flapping", "subject": "k3s", "severity": "warning",
+               "count": 40, "new_since_last_line": 12}
+    (line,) = alert_text.render(ongoing, T0, ("en",), False, "warning", tz=UTC)
+    assert line.endswith("WARN: [watchdog] process.flapping (k3s): still happening: 40 times (12 since the last line)")
+    worse = {"event": "problem_escalated", "id": "images.bind-mount-storage", "subject": "/app/data",
+             "severity": "error", "reason": "image loading fails on a host-share data folder"}
+    (line,) = alert_text.render(worse, T0, ("zh",), False, "error", tz=UTC)
+    assert "ERROR: [watchdog] images.bind-mount-storage (/app/data): 加重为 error：image loading fails" in line
+
+
+@given(st.dictionaries(st.text(max_size=12), st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=40),
+                                                       st.lists(st.integers(), max_size=3)), max_size=8),
+       st.sampled_from(["problem_raised", "problem_resolved", "rainbond_ready", "problem_ongoing", "other"]),
+       st.sampled_from(["info", "warning", "error", "nonsense"]))
+def test_any_event_renders_to_tagged_lines_without_raising(fields: dict[str, object], name: str, level: str) -> None:
+    """Whatever an event carries, a person gets lines in the same shape (one per line, no raw newlines)."""
+    lines = alert_text.render({**fields, "event": name}, T0, ("zh", "en"), False, level, tz=UTC)
+    assert lines and all(LINE.match(line) for line in lines)
+
+
+def test_a_line_that_cannot_be_rendered_still_says_which_event() -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    stream = io.StringIO()
+    alerts.configure(stream, colour="never", clock=lambda: T0)
+    alerts.logger().warning("odd_event", value=Broken())
+    (line,) = stream.getvalue().splitlines()
+    assert "ERROR: [watchdog] odd_event (not rendered: RuntimeError('no text'))" in line

@@ -10,6 +10,7 @@ lines out. Which events are shown at all is decided by ``shown``.
 """
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, tzinfo
 from typing import Any, Mapping, Sequence
@@ -55,7 +56,9 @@ def stamp(now: float, tz: tzinfo | None = None) -> str:
 
 
 def span(seconds: float) -> str:
-    """A compact duration: ``4s``, ``3m05s``, ``1h02m``."""
+    """A compact duration: ``4s``, ``3m05s``, ``1h02m``; ``?`` for what is not a number of seconds."""
+    if not math.isfinite(seconds):
+        return "?"
     s = max(0, round(seconds))
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
@@ -99,7 +102,7 @@ def render(
 
 
 def _about(event: Mapping[str, Any]) -> str:
-    return f"{event.get('id', '?')} ({event.get('subject', '?')}): "
+    return f"{_one_line(event.get('id', '?'))} ({_one_line(event.get('subject', '?'))}): "
 
 
 def _raised(event: Mapping[str, Any], lang: str) -> tuple[str, list[str]]:
@@ -111,7 +114,7 @@ def _raised(event: Mapping[str, Any], lang: str) -> tuple[str, list[str]]:
         body.append(f"{labels['do']}: {step}")
     for key, value in sorted(event.items()):
         if key.startswith("summary_") and value:
-            body.append(f"{key[len('summary_'):]}: {_one_line(value)}")
+            body.append(f"{_one_line(key[len('summary_'):])}: {_one_line(value)}")
     body.append(f"{labels['more']}: {STATUS_COMMAND}")
     return word, body
 
@@ -130,7 +133,7 @@ def _ready(event: Mapping[str, Any], lang: str) -> str:
     parts = []
     if isinstance(phases, Mapping):
         for phase, seconds in phases.items():
-            parts.append(f"{phase} {span(seconds) if isinstance(seconds, (int, float)) else '?'}")
+            parts.append(f"{_one_line(phase)} {span(seconds) if isinstance(seconds, (int, float)) else '?'}")
     total_text = span(total) if isinstance(total, (int, float)) else "?"
     if event.get("began_before_watchdog"):
         total_text = "≥" + total_text
@@ -139,8 +142,8 @@ def _ready(event: Mapping[str, Any], lang: str) -> str:
 
 def _bookkeeping(event: Mapping[str, Any]) -> list[str]:
     """The watchdog's own line: its name and key=value pairs, a traceback indented after it."""
-    pairs = " ".join(f"{k}={_one_line(v)}" for k, v in event.items() if k not in _BOOKKEEPING_SKIPPED)
-    body = [f"{event.get('event', '?')} {pairs}".rstrip()]
+    pairs = " ".join(f"{_one_line(k)}={_one_line(v)}" for k, v in event.items() if k not in _BOOKKEEPING_SKIPPED)
+    body = [f"{_one_line(event.get('event', '?'))} {pairs}".rstrip()]
     exc = event.get("exception")
     if isinstance(exc, str) and exc:
         body.extend(exc.rstrip("\n").splitlines())

@@ -44,7 +44,11 @@ class TextRenderer:
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
         level = str(event.get("level", method))
-        return "\n".join(alert_text.render(event, self.clock(), self.languages, self.colour, level))
+        now = self.clock()
+        try:
+            return "\n".join(alert_text.render(event, now, self.languages, self.colour, level))
+        except Exception as e:  # a line that cannot be rendered must not cost the event
+            return f"{alert_text.stamp(now)} ERROR: {alert_text.TAG} {event.get('event')!s} (not rendered: {e!r})"
 
 
 def _quiet_bookkeeping(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
