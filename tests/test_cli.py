@@ -1,13 +1,14 @@
 """The command line as a user meets it: exit statuses, one-sentence errors, both languages."""
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 
 import pytest
 
-from watchdog.cli import main
+from watchdog.cli import build_parser, main
 from watchdog.model import HostView, Overall, ProcessView, RegionView
 from watchdog.sinks.status_file import Snapshot, dumps, render, write_atomic
 
@@ -107,8 +108,19 @@ def test_watch_does_not_combine_with_json(config: Path, capsys: pytest.CaptureFi
     assert "--json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["listen", "status", "check", "explain", "rules", "diagnose"])
+def _commands() -> list[str]:
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(sub.choices)
+
+
+def test_the_commands_are_the_contracts() -> None:
+    assert {"listen", "status", "check", "explain", "rules", "diagnose"} <= set(_commands())
+
+
+@pytest.mark.parametrize("command", _commands())
 def test_every_commands_help_shows_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every command the parser has, a later one too: its --help ends with an example of it."""
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0

@@ -25,25 +25,26 @@ EXAMPLES = {
           command=rainbond-watchdog listen
           events=PROCESS_STATE,PROCESS_LOG,TICK_5,TICK_60""",
     "status": f"""\
-        {IN_IMAGE} status                  # components, problems, what to do (zh, then en)
-        {IN_IMAGE} status --language en    # English only
-        docker exec -it rainbond-allinone rainbond-watchdog status --watch   # follow a boot""",
+        {IN_IMAGE} status                 # components, problems, what to do (zh, then en)
+        {IN_IMAGE} status --language en   # English only
+        docker exec -it rainbond-allinone rainbond-watchdog status --watch  # follow a boot""",
     "check": """\
         HEALTHCHECK --interval=30s --timeout=5s CMD rainbond-watchdog check""",
     "explain": f"""\
         {IN_IMAGE} explain --component k3s /app/logs/k3s.log
-        docker logs rainbond-allinone 2>&1 | rainbond-watchdog explain --json -""",
+        docker logs rainbond-allinone 2>&1 | docker exec -i rainbond-allinone rainbond-watchdog explain -""",
     "rules": """\
         rainbond-watchdog rules                          # the rules in force
         rainbond-watchdog rules --check my-rules.toml    # validate a rule file""",
     "diagnose": f"""\
-        {IN_IMAGE} diagnose                # every check once, now
-        {IN_IMAGE} diagnose --json --write # also update the status file""",
+        {IN_IMAGE} diagnose                  # every check once, now
+        {IN_IMAGE} diagnose --json --write   # also update the status file""",
 }
 
 
-def _epilog(command: str) -> str:
-    return "example:\n" + textwrap.indent(textwrap.dedent(EXAMPLES[command]), "  ")
+def _epilog(command: str) -> str | None:
+    example = EXAMPLES.get(command)
+    return "example:\n" + textwrap.indent(textwrap.dedent(example), "  ") if example else None
 
 
 def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
