@@ -45,6 +45,8 @@ from watchdog.model import (
 from watchdog.scheduling import BackgroundTask, Outcome
 from watchdog.sinks import alerts
 from watchdog.sinks.explanation import explanation_json, explanation_text, rules_text
+from watchdog.sinks.npd_export import SOURCES as NPD_SOURCES
+from watchdog.sinks.npd_export import export_npd, write_export
 from watchdog.sinks.report import render_text
 from watchdog.sinks.status_file import (
     Snapshot,
@@ -936,4 +938,32 @@ def run_rules(settings: Settings, check: list[str] | None, out: IO[str]) -> int:
     for path in check:
         rules, entries = load_rule_file(path)
         out.write(f"{path}: valid ({len(rules)} rules, {len(entries)} problems)\n")
+    return 0
+
+
+def run_rules_export(
+    settings: Settings, target: str, components: list[str] | None, out_dir: str | None, *, out: IO[str], err: IO[str]
+) -> int:
+    """``rules --export npd``: NPD system-log-monitor configs (one per log source), their ConfigMap and
+    DaemonSet, written into ``out_dir``; a rule RE2 cannot express is left out with a note on ``err``."""
+    if target != "npd":
+        raise UsageError(f"unknown export target {target!r}: only npd (Node Problem Detector) is known")
+    if not out_dir:
+        raise UsageError("--export npd needs --out DIR, the folder to write the configs into")
+    export = export_npd(load_rulebook(settings), components)
+    if not export.configs:
+        known = ", ".join(f"{s.name} ({s.component})" for s in NPD_SOURCES)
+        raise UsageError(f"no Node Problem Detector source reads the logs of {', '.join(components or [])}; "
+                         f"the sources are {known}")
+    notes: dict[tuple[str, str], list[str]] = {}
+    for s in export.skipped:
+        notes.setdefault((s.rule, s.reason), []).append(s.source)
+    for (rule_id, reason), sources in notes.items():
+        err.write(f"rainbond-watchdog rules: {rule_id} left out of {', '.join(sources)}: {reason}\n")
+    try:
+        written = write_export(export, out_dir)
+    except OSError as e:
+        raise UsageError(f"cannot write into {out_dir}: {e.strerror or e}") from e
+    for path in written:
+        out.write(f"{path}\n")
     return 0

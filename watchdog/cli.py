@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rules", parents=[common], help="list the rules in force, or validate rule files")
     p.add_argument("--check", nargs="+", metavar="FILE", help="validate these rule files (exit 2 when invalid)")
+    # issue 13: the rules as Node Problem Detector configs
+    p.add_argument("--export", metavar="npd", help="write the rules as Node Problem Detector configs (npd)")
+    p.add_argument("--component", nargs="+", choices=COMPONENTS, metavar="NAME",
+                   help="with --export: only the log sources of these components")
+    p.add_argument("--out", metavar="DIR", help="with --export: the folder to write into")
     p.set_defaults(func=cmd_rules)
 
     # -- diagnose (issue 4)
@@ -80,6 +85,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        if args.check:
+            raise app.UsageError("--export and --check do not go together")
+        return app.run_rules_export(settings_for(args), args.export, args.component, args.out,
+                                    out=sys.stdout, err=sys.stderr)
+    if args.component or args.out:
+        raise app.UsageError("--component and --out go with --export npd")
     return app.run_rules(settings_for(args), args.check, out=sys.stdout)
 
 
