@@ -7,7 +7,7 @@ SYSLOG_IDENTIFIER; ``filelog``: a file, each line needing a timestamp) and match
 source's node condition (it stays True until NPD restarts); ``warning`` and ``info`` rules
 become ``temporary`` rules, i.e. node events. The reason is the rule id in CamelCase; the
 English summary follows the matched line in the message (``patternGeneratedMessageSuffix``,
-NPD v0.8.16 and later; older ones ignore it). A rule whose regexes RE2 cannot express the same
+NPD v0.8.21 and later; older ones ignore it). A rule whose regexes RE2 cannot express the same
 way is left out, with the reason, never exported broken.
 """
 from __future__ import annotations
@@ -28,7 +28,8 @@ CONFIGMAP = "rainbond-npd-config"
 DAEMONSET = "rainbond-node-problem-detector"
 SERVICE_ACCOUNT = "rainbond-node-problem-detector"
 """Bound to the built-in ClusterRole ``system:node-problem-detector`` in deploy/npd/rbac.yaml."""
-NPD_IMAGE = "registry.k8s.io/node-problem-detector/node-problem-detector:v0.8.19"
+NPD_IMAGE = "registry.k8s.io/node-problem-detector/node-problem-detector:v0.8.21"
+"""The first release that shows a rule's ``patternGeneratedMessageSuffix`` (our English summary)."""
 CONFIG_DIR = "/config"
 LOOKBACK = "5m"
 """How far back NPD reads at start (upstream's examples use 5m): a restarted NPD sees recent failures again."""
@@ -189,16 +190,18 @@ def daemonset(sources: Sequence[NpdSource]) -> dict[str, Any]:
     if any(s.plugin == "filelog" for s in sources):
         folder = os.path.dirname(K3S_CONTAINERD_LOG)
         mounts.append({"name": "k3s-containerd-log", "mountPath": folder, "readOnly": True})
-        volumes.append({"name": "k3s-containerd-log", "hostPath": {"path": folder}})
+        # On a node without k3s the folder is created empty; that monitor then fails alone
+        # (NPD stops only when every monitor fails), the journald ones go on.
+        volumes.append({"name": "k3s-containerd-log", "hostPath": {"path": folder, "type": "DirectoryOrCreate"}})
     labels = {"app": DAEMONSET}
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": {"name": DAEMONSET, "namespace": NAMESPACE, "labels": labels},
+        "metadata": {"name": DAEMONSET, "namespace": NAMESPACE, "labels": dict(labels)},
         "spec": {
-            "selector": {"matchLabels": labels},
+            "selector": {"matchLabels": dict(labels)},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": dict(labels)},
                 "spec": {
                     "serviceAccountName": SERVICE_ACCOUNT,
                     "containers": [{
