@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diagnose", parents=[common], help="run every check once, now, and print the result")
     p.add_argument("--json", action="store_true", help="print the result in the status file's shape")
     p.add_argument("--write", action="store_true", help="also write it to the status file (atomically)")
+    # issue 13: any cluster's rbd-system, read-only
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="only the region checks, against the cluster of this kubeconfig (read-only)")
     p.set_defaults(func=cmd_diagnose)
 
     return parser
@@ -96,6 +99,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    if args.kubeconfig is not None:
+        if args.write:
+            raise app.UsageError("--write goes without --kubeconfig: a cluster's diagnosis is not this container's status")
+        return app.run_diagnose_cluster(settings_for(args), args.kubeconfig, as_json=args.json, out=sys.stdout)
     return app.run_diagnose(settings_for(args), as_json=args.json, write=args.write, out=sys.stdout)
 
 
