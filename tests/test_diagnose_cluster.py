@@ -128,3 +128,20 @@ def test_bad_usage_exits_2(tmp_path: Path, config: Path, extra: list[str], capsy
     assert main(["diagnose", "--config", str(config), "--kubeconfig", str(kubeconfig), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rainbond-watchdog diagnose: ")
+
+
+def test_the_three_node_scenario_is_consistent_as_an_apiserver_would_serve_it() -> None:
+    c = objects.scenario("three-nodes", time.time())
+    ips = {n["metadata"]["name"]: n["status"]["addresses"][0]["address"] for n in c.nodes}
+    assert len(ips) == 3 and len(set(ips.values())) == 3
+    for n in c.nodes:
+        assert {x["type"] for x in n["status"]["conditions"]} == {"MemoryPressure", "DiskPressure", "PIDPressure", "Ready"}
+    unreachable = next(n for n in c.nodes if n["metadata"]["name"] == "rbd-agent-2")
+    assert {t["key"] for t in unreachable["spec"]["taints"]} == {"node.kubernetes.io/unreachable"}
+    names = [p["metadata"]["name"] for p in c.pods]
+    assert len(names) == len(set(names))
+    for p in c.pods:
+        node = p["spec"]["nodeName"]
+        assert p["status"]["hostIP"] == ips[node]
+        if p["spec"]["hostNetwork"]:
+            assert p["status"]["podIP"] == ips[node]

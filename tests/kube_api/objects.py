@@ -555,6 +555,7 @@ def _evict(c: Cluster, now: float, prefix: str, message: str) -> None:
         "phase": "Failed",
         "message": message,
         "reason": "Evicted",
+        "hostIP": p["status"]["hostIP"],
         "startTime": p["status"]["startTime"],
         "conditions": p["status"]["conditions"],
         "containerStatuses": [{
