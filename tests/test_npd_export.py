@@ -216,11 +216,14 @@ def test_translated_patterns_decide_lines_as_python_does(pattern: str, lines: li
 
 
 def test_python_classes_are_spelled_out_code_point_by_code_point() -> None:
-    r"""Python's Unicode \w, \d and \s against their RE2 spelling, on every code point Python's
-    Unicode version assigns (a newer RE2 table may know more, unassigned here)."""
+    r"""Python's Unicode \w, \d and \s, and its case-insensitive letters, against their RE2
+    spelling, on every code point Python's Unicode version assigns (a newer RE2 table may know
+    more, unassigned here)."""
     chars = "".join(c for c in map(chr, range(0x110000))
                     if c != "\n" and unicodedata.category(c) not in ("Cn", "Cs"))
-    for py in (r"\w", r"\d", r"\s", r"\W", r"\D", r"\S", r"[^\d\s]", r"[\w.-]"):
+    ignoring_case = [f"(?i:{c})" for c in "abcdefghijklmnopqrstuvwxyz"] + [
+        "(?i:[a-z])", "(?i:[^a-z])", "(?i:[^i])", "(?i:[h-j])", "(?i:σ)", "(?i:ß)", "(?i:[0-9a-f])"]
+    for py in (r"\w", r"\d", r"\s", r"\W", r"\D", r"\S", r"[^\d\s]", r"[\w.-]", *ignoring_case):
         runs = f"(?:{py})+"
         theirs = [m.span() for m in re2.finditer(translate(runs), chars)]
         ours = [m.span() for m in re.finditer(runs, chars)]

@@ -9,7 +9,8 @@ search one line at a time. So the exported pattern
   anchor only its last branch (newer NPD checks for it; older ones match ``a`` anywhere);
 * never consumes a newline (``.``, negated classes and ``\\s`` get ``\\n`` taken out), and ends
   with ``[^\\n]*``: the match lies inside the newest line, whatever the buffer size;
-* spells out Python's Unicode meaning of ``\\d``, ``\\w``, ``\\s`` (Go's are ASCII-only);
+* spells out Python's Unicode meaning of ``\\d``, ``\\w``, ``\\s`` (Go's are ASCII-only), and under
+  ``(?i)`` the letters Python equates beyond RE2's case folding (``İ`` and ``ı`` for ``i``);
   ``^``/``\\A`` become "start of a line", ``$``/``\\Z`` "end of a line".
 
 What RE2 cannot express (look-arounds, back-references, conditionals, possessive or atomic
@@ -17,12 +18,15 @@ groups, a Unicode ``\\b`` inside a pattern, an ``exclude`` list) raises ``Untran
 """
 from __future__ import annotations
 
+import _sre  # type: ignore[import-not-found,unused-ignore]
 import re
 
 # The parser of the standard library's own engine: the one place where a pattern's meaning is
 # known exactly (typeshed has no stubs for these private modules, hence Any).
 import re._constants as C  # type: ignore[import-not-found,unused-ignore]
 import re._parser as P  # type: ignore[import-not-found,unused-ignore]
+from functools import cache, lru_cache
+from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found,unused-ignore]
 from typing import Any
 
 _C: Any = C
@@ -86,9 +90,13 @@ class _Emitter:
 
     def item(self, op: Any, av: Any, flags: int) -> str:
         if op is _C.LITERAL:
-            return "[^\\x00-\\x{10ffff}]" if av == 10 else _literal(av)  # a line holds no newline
+            if av == 10:
+                return "[^\\x00-\\x{10ffff}]"  # a line holds no newline
+            extra = _case_extras(av) if flags & re.IGNORECASE else ()
+            return f"[{''.join(map(_class_char, (av, *extra)))}]" if extra else _literal(av)
         if op is _C.NOT_LITERAL:
-            return f"[^{_class_char(av)}\\n]"
+            extra = _case_extras(av) if flags & re.IGNORECASE else ()
+            return f"[^{''.join(map(_class_char, (av, *extra)))}\\n]"
         if op is _C.ANY:
             return r"[^\n]"  # DOTALL or not: the newline never occurs inside a line
         if op is _C.IN:
@@ -137,6 +145,33 @@ def _at(where: Any, flags: int) -> str:
     if where in (_C.AT_BOUNDARY, _C.AT_NON_BOUNDARY) and flags & re.ASCII:
         return r"\b" if where is _C.AT_BOUNDARY else r"\B"
     raise Untranslatable("a Unicode word boundary (\\b or \\B), which RE2 knows only for ASCII; add (?a) if that is meant")
+
+
+@lru_cache(maxsize=1)
+def _lower_inverse() -> dict[int, tuple[int, ...]]:
+    """lower-case code point → the code points whose simple lower case it is (itself excluded)."""
+    out: dict[int, list[int]] = {}
+    for c in range(0x110000):
+        lo = _sre.unicode_tolower(c)
+        if lo != c:
+            out.setdefault(lo, []).append(c)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@cache
+def _case_extras(code: int) -> tuple[int, ...]:
+    """Under IGNORECASE, what Python's ``re`` takes as the same letter as ``code`` beyond its lower
+    and upper case, which RE2's case folding does not always know (``İ`` and ``ı`` for ``i``).
+
+    Python's engine compares simple lower cases, with a few extra equivalences (``re._casefix``);
+    RE2 follows the case-folding orbits, which lie inside that set: listing the set's members in
+    a class under ``(?i)`` makes both the same.
+    """
+    lo = _sre.unicode_tolower(code)
+    same = {lo, *_EXTRA_CASES.get(lo, ())}
+    found = {c for s in same for c in (s, *_lower_inverse().get(s, ()))}
+    usual = {lo, ord(chr(lo).upper()) if len(chr(lo).upper()) == 1 else lo, code}
+    return tuple(sorted(found - usual))
 
 
 def _edge_boundary(items: list[Any], i: int, flags: int) -> str:
@@ -190,12 +225,17 @@ def _charclass(items: Any, flags: int) -> str:
     members: list[str] = []
     negated_cats: list[str] = []
     cats = _categories(flags)
+    ignorecase = bool(flags & re.IGNORECASE)
     for op, av in items[1:] if negate else items:
         if op is _C.LITERAL:
             if av != 10:
                 members.append(_class_char(av))
+                members += [_class_char(c) for c in _case_extras(av)] if ignorecase else []
         elif op is _C.RANGE:
             lo, hi = av
+            if ignorecase and hi - lo < 1024:
+                members += sorted({_class_char(c) for i in range(lo, hi + 1) for c in _case_extras(i)
+                                   if not lo <= c <= hi})
             for a, b in ((lo, min(hi, 9)), (max(lo, 11), hi)):  # the newline taken out
                 if a <= b:
                     members.append(_class_char(a) if a == b else f"{_class_char(a)}-{_class_char(b)}")
