@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import re2  # google-re2, a [test] dependency: the RE2 engine NPD's Go regexp follows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchdog.app import load_rulebook
 from watchdog.cli import main
@@ -17,8 +20,6 @@ from watchdog.config import load_settings
 from watchdog.diagnosis.rules import Rule, RuleBook
 from watchdog.sinks.npd_export import SOURCES, export_npd, monitor_config, reason_of
 from watchdog.sinks.npd_patterns import Untranslatable, npd_pattern, translate
-
-re2 = pytest.importorskip("re2", reason="google-re2 (the [test] extra) is not installed")
 
 
 def shipped_book() -> RuleBook:
@@ -104,6 +105,20 @@ def test_exported_patterns_decide_every_example_line_as_our_rules_do() -> None:
     for rule, pattern in exported_rules(book):
         for line in lines:
             assert npd_matches(pattern, line) == rule.matches(line), (rule.id, line, pattern)
+
+
+_BOOK = shipped_book()
+_EXPORTED = exported_rules(_BOOK)
+_PIECES = sorted({w for e in all_examples(_BOOK) for w in re.split(r"(\W)", e) if w})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=3)), max_size=12))
+def test_exported_patterns_agree_with_our_rules_on_generated_lines(pieces: list[str]) -> None:
+    """Lines glued from the examples' words and separators and random text (newlines cut: one line)."""
+    line = "".join(pieces).replace("\n", " ")
+    for rule, pattern in _EXPORTED:
+        assert npd_matches(pattern, line, before=("x",), size=2) == rule.matches(line), (rule.id, line)
 
 
 def test_a_match_in_an_older_line_of_the_buffer_is_not_a_match() -> None:
