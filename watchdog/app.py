@@ -902,6 +902,10 @@ def run_diagnose(
     return exit_code(doc)
 
 
+EXIT_UNREACHABLE = 2
+"""``diagnose --kubeconfig``: the cluster's API could not be reached at all."""
+
+
 def poll_cluster(
     client: kube.KubeClient, k: KubeSettings, memory: region_diag.RegionMemory, clock: Callable[[], float] = time.time
 ) -> RegionPoll:
@@ -993,9 +997,6 @@ def run_diagnose_cluster(
     else:
         out.write(render_text(doc, settings.languages))
     return EXIT_UNREACHABLE if poll.error else exit_code(doc)
-
-
-EXIT_UNREACHABLE = 2
 
 
 def run_explain(
