@@ -101,12 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("rules", "list the rules in force, or validate rule files")
     p.add_argument("--check", nargs="+", metavar="FILE", help="validate these rule files (exit 2 when invalid)")
+    # issue 13: the rules as Node Problem Detector configs
+    p.add_argument("--export", metavar="npd", help="write the rules as Node Problem Detector configs (npd)")
+    p.add_argument("--component", nargs="+", choices=COMPONENTS, metavar="NAME",
+                   help="with --export: only the log sources of these components")
+    p.add_argument("--out", metavar="DIR", help="with --export: the folder to write into")
     p.set_defaults(func=cmd_rules)
 
     # -- diagnose (issue 4)
     p = command("diagnose", "run every check once, now, and print the result")
     p.add_argument("--json", action="store_true", help="print the result in the status file's shape")
     p.add_argument("--write", action="store_true", help="also write it to the status file (atomically)")
+    # issue 13: any cluster's rbd-system, read-only
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="only the region checks, against the cluster of this kubeconfig (read-only)")
     p.set_defaults(func=cmd_diagnose)
 
     return parser
@@ -163,10 +171,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        if args.check:
+            raise app.UsageError("--export and --check do not go together")
+        return app.run_rules_export(settings_for(args), args.export, args.component, args.out,
+                                    out=sys.stdout, err=sys.stderr)
+    if args.component or args.out:
+        raise app.UsageError("--component and --out go with --export npd")
     return app.run_rules(settings_for(args), args.check, out=sys.stdout)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    if args.kubeconfig is not None:
+        if args.write:
+            raise app.UsageError("--write goes without --kubeconfig: a cluster's diagnosis is not this container's status")
+        return app.run_diagnose_cluster(settings_for(args), args.kubeconfig, as_json=args.json, out=sys.stdout)
     return app.run_diagnose(settings_for(args), as_json=args.json, write=args.write, out=sys.stdout)
 
 
