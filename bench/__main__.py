@@ -8,7 +8,8 @@
   time, under 5 ms
 - peak RSS of the listener (target ≤ 60 MB) and time to its first READY (target ≤ 300 ms)
 - ``explain`` against ``grep -E`` and the region poll, when their benchmarks are present
-  (``bench/explain_vs_grep.py``, ``bench/region_poll.py``)
+  (``bench/explain_vs_grep.py``, ``bench/region_poll.py``); alerts in text against JSON
+  (``bench/alerts.py``)
 
 Listeners are real processes driven over pipes one event at a time, as supervisord does.
 These are measurements, not tests: nothing here fails on a missed target, it says so.
@@ -392,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     floor_rss_mib = s["floor_rss_kib"] / 1024
     results["rss"] = {"watchdog_mib": rss_mib, "floor_mib": floor_rss_mib, "ratio": rss_mib / floor_rss_mib}
     results["region_poll"] = optional("bench.region_poll", ["--rounds", "5"] if args.quick else [])
+    results["alerts"] = optional("bench.alerts", ["--quick"] if args.quick else [])  # issue 14: text vs JSON lines
 
     print()
     print("| figure | baseline | rainbond-watchdog | ratio | target |")

@@ -25,6 +25,7 @@ def test_contract_defaults() -> None:
     assert s.kubernetes.namespace == "rbd-system"
     assert "/app/data" in s.host.paths
     assert s.rules[0] == "rules.toml"
+    assert (s.alert_format, s.alert_color) == ("text", "auto")
 
 
 def test_every_key_of_the_packaged_file_is_known() -> None:
@@ -51,6 +52,8 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
         ("tail_lines = 'many'", "tail_lines"),
         ("tail_lines = 0", "tail_lines"),
         ("language = 'fr'", "language"),
+        ("alert_format = 'xml'", "alert_format"),
+        ("alert_color = 'yes'", "alert_color"),
         ("[kubernetes]\npoll_seconds = -1", "kubernetes.poll_seconds"),
         ("[kubernetes]\nexpected_pods = 'rbd-api'", "kubernetes.expected_pods"),
         ("[programs.etcd]\nprogram = 'etcd'\nlogs = []", "programs.etcd"),

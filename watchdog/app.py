@@ -15,9 +15,9 @@ from collections import deque
 from typing import IO, Any, Callable, Mapping
 
 from watchdog import __version__
-from watchdog.config import ConfigError, Settings, rule_paths
+from watchdog.config import ConfigError, KubeSettings, Settings, rule_paths
 from watchdog.diagnosis import host as host_checks
-from watchdog.diagnosis import phases, processes
+from watchdog.diagnosis import phases, processes, reach
 from watchdog.diagnosis import region as region_diag
 from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.problems import Change, ProblemBook
@@ -45,6 +45,8 @@ from watchdog.model import (
 from watchdog.scheduling import BackgroundTask, Outcome
 from watchdog.sinks import alerts
 from watchdog.sinks.explanation import explanation_json, explanation_text, rules_text
+from watchdog.sinks.npd_export import SOURCES as NPD_SOURCES
+from watchdog.sinks.npd_export import export_npd, write_export
 from watchdog.sinks.report import render_text
 from watchdog.sinks.status_file import (
     Snapshot,
@@ -536,7 +538,12 @@ class Monitor:
         if self._timeline_check_pending and boot.states_known(self.processes):
             self.timeline = boot.forget_unreached(self.timeline, phase)
             self._timeline_check_pending = False
+        before = self.timeline  # issue 14: the boot in one line when ready is first reached
         self.timeline = boot.update(self.timeline, phase, now, self.processes, self.region)
+        took = boot.boot_took(before, self.timeline, self.started_at, self._phase_clock is None,  # issue 14
+                              frozenset(c for c, v in self.processes.items() if v.state == ABSENT))  # issue 14
+        if took is not None:  # issue 14
+            alerts.ready(took.phases, took.total, took.began_before_watchdog, self.log)  # issue 14
         self._phase_clock = boot.advance(self._phase_clock, phase, self.timeline, now, self.started_at)
         self._phase_key, self._phase_cached = key, phase
         return phase
@@ -811,7 +818,7 @@ def load_rulebook(settings: Settings) -> RuleBook:
 
 def run_listen(settings: Settings) -> int:
     """``rainbond-watchdog listen``: take stdin/stdout for the protocol and run until end of input."""
-    alerts.configure()
+    alerts.configure(alert_format=settings.alert_format, colour=settings.alert_color, languages=settings.languages)
     return listen(settings, load_rulebook(settings), EventChannel.take_stdio())
 
 
@@ -861,7 +868,7 @@ def run_diagnose(
     most ``timeout_seconds`` plus a little, whatever the API does.
     """
     env = os.environ if env is None else env
-    alerts.configure()
+    alerts.configure(alert_format=settings.alert_format, colour=settings.alert_color, languages=settings.languages)
     log = _QuietLog(alerts.logger())
     rpc = SupervisorRpc.from_environment(env, settings.rpc_timeout_seconds)
     if rpc is None and settings.supervisor_url:
@@ -876,6 +883,17 @@ def run_diagnose(
     mon.resync(now)
     reached = mon.rpc_reached(now)
     if not reached:
+        # issue 14: nothing at all to judge by (no supervisord, no log, no kubeconfig) is exit 2, not "no problems".
+        tails = [mon.read_tail(settings.log_path(n)) for p in settings.programs.values() for n in p.logs]
+        verdict = reach.cannot_judge([
+            reach.Attempt(f"supervisord at {rpc.url}" if rpc else "supervisord (no $SUPERVISOR_SERVER_URL, "
+                          "no supervisor_url)", False, "no answer"),
+            reach.logs_attempt(settings.log_dir, tails),
+            reach.Attempt(f"the kubeconfig {settings.kubernetes.kubeconfig or '(none configured)'} or $KUBECONFIG",
+                          kube.find_kubeconfig(settings.kubernetes.kubeconfig, env) is not None, "not found"),
+        ])
+        if verdict is not None:
+            raise UsageError(verdict)
         log.warning("supervisor_unreachable", url=rpc.url if rpc else None,
                     note="program states unknown; reading the logs and the k3s API directly")
         mon.region_assume_up = True
@@ -903,6 +921,103 @@ def run_diagnose(
     else:
         out.write(render_text(doc, settings.languages))
     return exit_code(doc)
+
+
+EXIT_UNREACHABLE = 2
+"""``diagnose --kubeconfig``: the cluster's API could not be reached at all."""
+
+
+def poll_cluster(
+    client: kube.KubeClient, k: KubeSettings, memory: region_diag.RegionMemory, clock: Callable[[], float] = time.time
+) -> RegionPoll:
+    """One read-only poll of a cluster: the namespace's pods, the nodes, then events and previous
+    logs of the pods that look wrong; every request within ``k.timeout_seconds`` of the first.
+
+    (What ``Monitor._poll_region`` does for the allinone, with the client given.)
+    """
+    started = clock()
+    before = client.requests
+    try:
+        client.prepare()  # import and kubeconfig: local work, before the deadline starts
+        deadline = time.monotonic() + k.timeout_seconds
+        pods = client.list_pods(k.namespace, deadline)
+        nodes = client.list_nodes(deadline)
+    except kube.ApiUnavailable as e:
+        return RegionPoll(started, clock(), error=str(e), requests=client.requests - before)
+    details: dict[str, PodDetail] = {}
+    for name, container in region_diag.needs_detail(pods, memory, clock(), k):
+        notes: list[str] = []
+        events: tuple[EventObs, ...] = ()
+        lines: tuple[str, ...] = ()
+        try:
+            events = client.pod_events(k.namespace, name, deadline)
+        except kube.DetailUnavailable as e:
+            notes.append(str(e))
+        if container:
+            try:
+                lines = client.previous_log(k.namespace, name, container, k.log_tail_lines, deadline)
+            except kube.DetailUnavailable as e:
+                notes.append(str(e))
+        details[name] = PodDetail(events, container, lines, tuple(notes))
+    return RegionPoll(started, clock(), pods=pods, nodes=nodes, details=details, requests=client.requests - before)
+
+
+def diagnose_cluster(
+    rules: RuleBook, poll: RegionPoll, k: KubeSettings, kubeconfig: str, now: float
+) -> tuple[RegionView, ProblemBook]:
+    """A cluster poll → the region's view and its problems (node problems per node, each pod's
+    node named when there are several)."""
+    book = ProblemBook()
+    if poll.error:
+        finding = rules.finding(
+            "region.api-unreachable", "kubernetes-api",
+            evidence=[poll.error, f"kubeconfig: {kubeconfig}"],
+            source="k8s:api", scope=region_diag.API_SCOPE, details={"reason": poll.error},
+        )
+        book, _ = book.reconcile(region_diag.API_SCOPE, [finding], now)
+        return region_diag.unreachable_view(RegionView(), poll.error.split(":", 1)[0]), book
+    result = region_diag.analyse(rules, poll, region_diag.RegionMemory(), now, k, region_since=None)
+    findings = [region_diag.on_cluster(f) for f in result.findings]
+    book, _ = book.reconcile(region_diag.PODS_SCOPE, findings, now)
+    return result.view, book
+
+
+def run_diagnose_cluster(
+    settings: Settings,
+    kubeconfig: str,
+    *,
+    as_json: bool,
+    out: IO[str],
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """``diagnose --kubeconfig FILE``: the region checks against any cluster's namespace
+    (``kubernetes.namespace``, ``rbd-system``), read-only (GETs only), with the configured
+    timeouts. No supervisord, log or host checks: they are about this machine, not the cluster.
+
+    Exit as ``status``; 2 when the API could not be reached at all.
+    """
+    if not os.path.isfile(kubeconfig):
+        raise UsageError(f"no kubeconfig file at {kubeconfig}")
+    k = settings.kubernetes
+    rules = load_rulebook(settings)
+    client = kube.KubeClient(kubeconfig, k.timeout_seconds)
+    try:
+        poll = poll_cluster(client, k, region_diag.RegionMemory(), clock)
+    finally:
+        client.close()
+    now = clock()
+    region, book = diagnose_cluster(rules, poll, k, kubeconfig, now)
+    phase = phases.READY if region.ready else "region"
+    doc = render(Snapshot(
+        generated_at=now, version=__version__, pid=os.getpid(), started_at=now,
+        overall=phases.overall(phase, book), phase=phase, processes={}, region=region, host=HostView(),
+        timeline={}, problems=tuple(book.ordered()), resolved=(),
+    ))
+    if as_json:
+        out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.write(render_text(doc, settings.languages))
+    return EXIT_UNREACHABLE if poll.error else exit_code(doc)
 
 
 def run_explain(
@@ -941,4 +1056,32 @@ def run_rules(settings: Settings, check: list[str] | None, out: IO[str]) -> int:
     for path in check:
         rules, entries = load_rule_file(path)
         out.write(f"{path}: valid ({len(rules)} rules, {len(entries)} problems)\n")
+    return 0
+
+
+def run_rules_export(
+    settings: Settings, target: str, components: list[str] | None, out_dir: str | None, *, out: IO[str], err: IO[str]
+) -> int:
+    """``rules --export npd``: NPD system-log-monitor configs (one per log source), their ConfigMap and
+    DaemonSet, written into ``out_dir``; a rule RE2 cannot express is left out with a note on ``err``."""
+    if target != "npd":
+        raise UsageError(f"unknown export target {target!r}: only npd (Node Problem Detector) is known")
+    if not out_dir:
+        raise UsageError("--export npd needs --out DIR, the folder to write the configs into")
+    export = export_npd(load_rulebook(settings), components)
+    if not export.configs:
+        known = ", ".join(f"{s.name} ({s.component})" for s in NPD_SOURCES)
+        raise UsageError(f"no Node Problem Detector source reads the logs of {', '.join(components or [])}; "
+                         f"the sources are {known}")
+    notes: dict[tuple[str, str], list[str]] = {}
+    for s in export.skipped:
+        notes.setdefault((s.rule, s.reason), []).append(s.source)
+    for (rule_id, reason), sources in notes.items():
+        err.write(f"rainbond-watchdog rules: {rule_id} left out of {', '.join(sources)}: {reason}\n")
+    try:
+        written = write_export(export, out_dir)
+    except OSError as e:
+        raise UsageError(f"cannot write into {out_dir}: {e.strerror or e}") from e
+    for path in written:
+        out.write(f"{path}\n")
     return 0

@@ -133,6 +133,13 @@ class Settings:
     log_dir: str = "/app/logs"
     language: str = "zh,en"
     """Languages of the human text, in order; the status file always carries both."""
+    alert_format: str = "text"
+    """stderr (→ ``docker logs``): ``text``, lines for a person in the init script's style, the
+    watchdog's own bookkeeping only from warning up; ``json``, every event as one JSON line
+    (log shippers)."""
+    alert_color: str = "auto"
+    """Colours of the text lines, as the init script's: ``auto`` (only on a terminal, not with
+    ``$NO_COLOR``), ``always`` (as ``docker logs`` shows the init script's), ``never``."""
     programs: Mapping[str, ProgramSettings] = field(default_factory=_default_programs)
     kubernetes: KubeSettings = field(default_factory=KubeSettings)
     host: HostSettings = field(default_factory=HostSettings)
@@ -279,6 +286,10 @@ def _validate(s: Settings, source: str) -> None:
         raise bad("language", f"must list zh and/or en, got {s.language!r}")
     if not s.status_file:
         raise bad("status_file", "must not be empty")
+    if s.alert_format not in ("text", "json"):
+        raise bad("alert_format", f"must be text or json, got {s.alert_format!r}")
+    if s.alert_color not in ("auto", "always", "never"):
+        raise bad("alert_color", f"must be auto, always or never, got {s.alert_color!r}")
     for name in ("containerd", "k3s", "console"):
         if name not in s.programs:
             raise bad(f"programs.{name}", "missing")

@@ -189,6 +189,8 @@ class PodView:
     """``n/m`` containers ready, as kubectl prints it."""
     reason: str = ""
     restarts: int = 0
+    node: str = ""
+    """The node it runs on, given when the cluster has several nodes (empty on the allinone)."""
 
 
 @dataclass(frozen=True)

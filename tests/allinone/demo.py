@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,10 @@ from typing import Any
 
 from tests.allinone.simulation import SCENARIOS, Allinone, Scenario, kube_api_available, poll_until, real_containerd
 
+STAMP = re.compile(r"^(?:\x1b\[[0-9;]*m)?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+NOTE = "   -- "
+"""The init program's and the listener's lines are printed as `docker logs` shows them, unprefixed;
+the demo's own remarks between them start with this."""
 TRANSIENT = frozenset({"STARTING", "BACKOFF", "STOPPING"})
 SETTLE_SECONDS = 15.0
 """After the expected problem appears, wait at most this long for the programs to settle."""
@@ -43,20 +48,53 @@ class Follower:
         self.offset = 0
         self.partial = b""
 
-    def poll(self) -> None:
+    def poll(self) -> list[str]:
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
                 chunk = fh.read()
         except FileNotFoundError:
-            return
+            return []
         self.offset += len(chunk)
         lines = (self.partial + chunk).split(b"\n")
         self.partial = lines.pop()
+        out: list[str] = []
         for raw in lines:
             text = self.render(raw.decode(errors="replace"))
             if text:
-                say(text)
+                out.append(text)
+        return out
+
+
+class Interleaver:
+    """Prints what the followers read in time order, as `docker logs` would: lines start with the
+    init script's date (a line without one keeps the date of the line before it), and a line is
+    held for ``HOLD_SECONDS`` so that one read later from the other file can still go before it."""
+
+    HOLD_SECONDS = 1.5
+
+    def __init__(self, followers: list[Follower]) -> None:
+        self.followers = followers
+        self.pending: list[tuple[str, int, float, str]] = []
+        self.serial = 0
+
+    def note(self, text: str) -> None:
+        """A remark of the demo's own, placed among the lines by the time it was made."""
+        self.serial += 1
+        self.pending.append((time.strftime("%Y-%m-%d %H:%M:%S"), self.serial, time.monotonic(), NOTE + text))
+
+    def poll(self, flush: bool = False) -> None:
+        now = time.monotonic()
+        for f in self.followers:
+            last = ""
+            for line in f.poll():
+                m = STAMP.match(line)
+                last = m.group(0) if m else last
+                self.serial += 1
+                self.pending.append((last, self.serial, now, line))
+        self.pending.sort()
+        while self.pending and (flush or now - self.pending[0][2] >= self.HOLD_SECONDS):
+            say(self.pending.pop(0)[3])
 
 
 def say(line: str) -> None:
@@ -91,31 +129,25 @@ class InitView:
             self.failures += 1
             if self.failures > 1:
                 if self.failures in (2, 3) or self.failures % 10 == 0:
-                    return f"  init      | (image load failed again: attempt {self.failures}, same error)"
+                    return f"{NOTE}(image load failed again: attempt {self.failures}, same error)"
                 return None
         elif self.failures and (line.startswith("unpacking ") or "apply failure" in line):
             return None
         if "Load container images successfully" in line and self.unpacked:
             line += f" ({self.unpacked} images unpacked)"
-        return f"  init      | {line if len(line) <= 220 else line[:217] + '...'}"
+        return line if len(line) <= 220 else line[:217] + "..."
+
+
+WATCHDOG_TAG = " [watchdog] "
 
 
 def alert_line(line: str) -> str | None:
-    """The listener's stderr: show raised / resolved problems, and errors of the watchdog itself."""
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(event, dict):
-        return None
-    name = event.get("event")
-    if name == "problem_raised":
-        summary = event.get("summary_en") or event.get("summary", "")
-        return f"  watchdog  | raised   {event.get('severity', ''):<7} {event.get('id')} ({event.get('subject')}): {summary}"
-    if name == "problem_resolved":
-        return f"  watchdog  | resolved {event.get('id')} ({event.get('subject')})"
-    if event.get("level") in ("error", "critical") or name in ("event_handling_failed", "startup_check_failed"):
-        return f"  watchdog  | {event.get('level', '')} {name}: {event.get('error') or event.get('exception', '')[-200:]}"
+    """The listener's stderr exactly as `docker logs` shows it (its text lines; supervisord's own
+    output, also on that stream in the demo, is left out). A JSON line (``alert_format = "json"``)
+    is passed through as it is too."""
+    text = line.rstrip("\n")
+    if WATCHDOG_TAG in text or text.lstrip().startswith("{"):
+        return text
     return None
 
 
@@ -149,9 +181,10 @@ def headline(doc: dict[str, Any]) -> str:
 
 def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
     """Show what happens until the diagnosis is in (bounded); returns the last status and whether it concluded."""
-    followers = [Follower(sim.init_log, InitView()), Follower(sim.stderr_path, alert_line)]
+    logs = Interleaver([Follower(sim.init_log, InitView()), Follower(sim.stderr_path, alert_line)])
     want = " or ".join(sim.scenario.expected) if sim.scenario.expected else "overall healthy, phase ready"
-    say(f"waiting for the watchdog's diagnosis ({want}), at most {timeout:.0f} s ...")
+    say(f"waiting for the watchdog's diagnosis ({want}), at most {timeout:.0f} s; the init program's and the "
+        "watchdog's lines as `docker logs rainbond-allinone` shows them:")
     start = time.monotonic()
     seen_at: float | None = None
     last_head = ""
@@ -159,13 +192,12 @@ def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
 
     def step() -> bool:
         nonlocal seen_at, last_head, doc
-        for f in followers:
-            f.poll()
+        logs.poll()
         doc = read_status(sim.status_file)
         if doc:
             head = headline(doc)
             if head != last_head:
-                say(f"  status    | {head}  (+{time.monotonic() - start:.0f} s)")
+                logs.note(f"status file: {head}  (+{time.monotonic() - start:.0f} s)")
                 last_head = head
         if concluded(doc, sim.scenario):
             seen_at = seen_at or time.monotonic()
@@ -173,8 +205,7 @@ def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
         return False
 
     done = bool(poll_until(step, timeout, 0.25))
-    for f in followers:
-        f.poll()
+    logs.poll(flush=True)
     return doc, done
 
 

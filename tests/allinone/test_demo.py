@@ -67,6 +67,11 @@ def test_healthy_demo_boots_every_phase_and_leaves_nothing_running(tmp_path: Pat
     assert not [p for p in doc["problems"] if p["severity"] == "error"]
     assert all(doc["timeline"].get(p) for p in ("containerd", "images", "k3s", "region", "console"))
     _both_languages_in_order(run.stdout)
+    # The boot in one line, in docker logs, once: how long each phase took.
+    ready = re.findall(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO: \[watchdog\] Rainbond 已就绪，用时 \S+：(.*)$",
+                       run.stdout, re.M)
+    assert len(ready) == 1, run.stdout[-3000:]
+    assert [part.split(" ")[0] for part in ready[0].split("，")] == ["containerd", "images", "k3s", "region", "console"]
 
 
 def test_cgroupv2_demo_diagnoses_k3s_and_leaves_nothing_running(tmp_path: Path) -> None:
@@ -81,6 +86,12 @@ def test_cgroupv2_demo_diagnoses_k3s_and_leaves_nothing_running(tmp_path: Path) 
     assert doc["components"]["containerd"]["state"] == "RUNNING"
     _both_languages_in_order(run.stdout)
     assert not _folder_of(run.stdout).exists(), "the temporary folder is removed"
+    # docker logs: the raise in the init script's style (zh first, the first step, en, the command), no JSON.
+    lines = [line for line in run.stdout.splitlines() if " [watchdog] " in line]
+    head = next(i for i, line in enumerate(lines) if "ERROR: [watchdog] k3s.cgroupv2-unsupported (k3s): " in line)
+    assert "处理建议: " in lines[head + 1] and "en: K3s cannot enter cgroup v2" in lines[head + 2]
+    assert lines[head + 3].endswith("docker exec rainbond-allinone rainbond-watchdog status")
+    assert not [line for line in lines if line.lstrip().startswith("{")]
 
 
 def test_bind_mount_demo_diagnoses_the_image_load_loop_with_the_containerd_stand_in(tmp_path: Path) -> None:

@@ -61,8 +61,9 @@ class Supervisor:
         self.stderr_path = root / "supervisord.stderr"
         self.log_path = root / "supervisord.log"
         self.watchdog_toml = root / "watchdog.toml"
+        # JSON lines: these tests read the listener's stderr as a log shipper would.
         self.watchdog_toml.write_text(_toml({"status_file": str(self.status_file), "log_dir": str(self.logs),
-                                             **watchdog_config}))
+                                             "alert_format": "json", **watchdog_config}))
         self.proc: subprocess.Popen[Any] | None = None
 
     def write_conf(self) -> None:

@@ -50,5 +50,5 @@ def test_wheel_install_works_from_any_folder(tmp_path: Path) -> None:
 
 def _config(tmp_path: Path) -> str:
     conf = tmp_path / "w.toml"
-    conf.write_text(f'status_file = "{tmp_path / "s" / "d.json"}"\nlog_dir = "{tmp_path}"\n')
+    conf.write_text(f'status_file = "{tmp_path / "s" / "d.json"}"\nlog_dir = "{tmp_path}"\nalert_format = "json"\n')
     return str(conf)

@@ -201,9 +201,12 @@ def _set_condition(p: dict[str, Any], ctype: str, status: str, since: float, rea
             c.pop(k, None)
 
 
-def node(now: float, created: float, conditions: dict[str, tuple[str, str, str, float]] | None = None) -> dict[str, Any]:
-    """The single allinone node; ``conditions`` overrides type → (status, reason, message, since)."""
-    hb = ts(now - 7)
+def node(now: float, created: float, conditions: dict[str, tuple[str, str, str, float]] | None = None,
+         name: str = NODE, ip: str = NODE_IP, control_plane: bool = True, heartbeat: float | None = None,
+         pod_cidr: str = "10.42.0.0/24") -> dict[str, Any]:
+    """A node (by default the single allinone one); ``conditions`` overrides type → (status,
+    reason, message, since); ``heartbeat``: when the kubelet last posted its status."""
+    hb = ts(now - 7 if heartbeat is None else heartbeat)
     base = {
         "MemoryPressure": ("False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available", created + 10),
         "DiskPressure": ("False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", created + 10),
@@ -216,15 +219,20 @@ def node(now: float, created: float, conditions: dict[str, tuple[str, str, str, 
         taints.append({"key": "node.kubernetes.io/disk-pressure", "effect": "NoSchedule", "timeAdded": ts(base["DiskPressure"][3])})
     if base["MemoryPressure"][0] == "True":
         taints.append({"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule", "timeAdded": ts(base["MemoryPressure"][3])})
-    if base["Ready"][0] != "True":
+    if base["Ready"][0] == "Unknown":
+        # The node lifecycle controller: the kubelet stopped posting, the node is unreachable.
+        taints += [{"key": "node.kubernetes.io/unreachable", "effect": e, "timeAdded": ts(base["Ready"][3])}
+                   for e in ("NoSchedule", "NoExecute")]
+    elif base["Ready"][0] != "True":
         taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule", "timeAdded": ts(base["Ready"][3])})
-    spec: dict[str, Any] = {"podCIDR": "10.42.0.0/24", "podCIDRs": ["10.42.0.0/24"], "providerID": f"k3s://{NODE}"}
+    spec: dict[str, Any] = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "providerID": f"k3s://{name}"}
     if taints:
         spec["taints"] = taints
+    roles = {"node-role.kubernetes.io/control-plane": "true", "node-role.kubernetes.io/master": "true"} if control_plane else {}
     return {
         "metadata": {
-            "name": NODE,
-            "uid": _uid("node", NODE),
+            "name": name,
+            "uid": _uid("node", name),
             "resourceVersion": "0",
             "creationTimestamp": ts(created),
             "labels": {
@@ -232,13 +240,13 @@ def node(now: float, created: float, conditions: dict[str, tuple[str, str, str, 
                 "beta.kubernetes.io/instance-type": "k3s",
                 "beta.kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
-                "kubernetes.io/hostname": NODE,
+                "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
-                "node-role.kubernetes.io/control-plane": "true",
-                "node-role.kubernetes.io/master": "true",
+                **roles,
                 "node.kubernetes.io/instance-type": "k3s",
             },
-            "annotations": {"k3s.io/node-args": '["server","--disable","traefik"]', "k3s.io/internal-ip": NODE_IP},
+            "annotations": {"k3s.io/node-args": '["server","--disable","traefik"]' if control_plane else '["agent"]',
+                            "k3s.io/internal-ip": ip},
         },
         "spec": spec,
         "status": {
@@ -255,7 +263,7 @@ def node(now: float, created: float, conditions: dict[str, tuple[str, str, str, 
                 }
                 for t, (s, r, m, since) in base.items()
             ],
-            "addresses": [{"type": "InternalIP", "address": NODE_IP}, {"type": "Hostname", "address": NODE}],
+            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "machineID": "0c6a1b6e8f7d4a7e9d3c2b1a09f8e7d6",
@@ -464,7 +472,80 @@ def scenario(name: str, now: float, extra_pods: int = 0) -> Cluster:
                       "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
                       "message:Network plugin returns error: cni plugin not initialized", now - 900)})]
         return c
+    if name == "three-nodes":
+        return three_nodes(c, now)
     raise KeyError(name)
+
+
+# A k3s cluster of three: a server and two agents (name, InternalIP, control plane, pod CIDR).
+THREE_NODES = (("rbd-server-1", "10.0.0.11", True, "10.42.0.0/24"),
+               ("rbd-agent-1", "10.0.0.12", False, "10.42.1.0/24"),
+               ("rbd-agent-2", "10.0.0.13", False, "10.42.2.0/24"))
+
+
+def _place(p: dict[str, Any], node_index: int, host_network: bool) -> None:
+    name, ip, _, cidr = THREE_NODES[node_index]
+    p["spec"]["nodeName"] = name
+    p["status"]["hostIP"] = ip
+    pod_ip = ip if host_network else cidr.rsplit(".", 1)[0] + "." + p["status"]["podIP"].rsplit(".", 1)[1]
+    p["status"]["podIP"] = pod_ip
+    p["status"]["podIPs"] = [{"ip": pod_ip}]
+
+
+def three_nodes(c: Cluster, now: float) -> Cluster:
+    """Three nodes: the server healthy, agent 1 under DiskPressure (a crash-looping rbd-api and an
+    evicted rbd-hub on it), agent 2 unreachable for 15 minutes (all its conditions Unknown, as the
+    node lifecycle controller sets them; its StatefulSet pod stuck Terminating, its DaemonSet pods
+    marked not ready). DaemonSet pods run once per node; the others are spread over the nodes."""
+    created = now - 3 * DAY
+    gone = now - 900
+    unknown = ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.", gone)
+    c.nodes = [
+        node(now, created, name=THREE_NODES[0][0], ip=THREE_NODES[0][1], control_plane=True, pod_cidr=THREE_NODES[0][3]),
+        node(now, created + 600, {"DiskPressure": ("True", "KubeletHasDiskPressure", "kubelet has disk pressure", now - 3 * 3600)},
+             name=THREE_NODES[1][0], ip=THREE_NODES[1][1], control_plane=False, pod_cidr=THREE_NODES[1][3]),
+        node(now, created + 900, {t: unknown for t in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")},
+             name=THREE_NODES[2][0], ip=THREE_NODES[2][1], control_plane=False, heartbeat=gone - 40,
+             pod_cidr=THREE_NODES[2][3]),
+    ]
+    spread = 0
+    extra: list[dict[str, Any]] = []
+    for p in c.pods:
+        kind = p["metadata"]["ownerReferences"][0]["kind"]
+        if kind == "DaemonSet":
+            _place(p, 0, True)
+            for i in (1, 2):
+                copy_ = copy.deepcopy(p)
+                new_name = p["metadata"]["generateName"] + _digest(f"{p['metadata']['name']}-{i}".encode()).hexdigest()[:5]
+                copy_["metadata"]["name"] = new_name
+                copy_["metadata"]["uid"] = _uid("pod", new_name)
+                _place(copy_, i, True)
+                extra.append(copy_)
+        else:
+            _place(p, spread % 3, False)
+            spread += 1
+    c.pods += extra
+    _place(c.pod("rbd-api-"), 1, False)
+    _place(c.pod("rbd-hub-"), 1, False)
+    _place(c.pod("rbd-monitor-0"), 2, False)
+    _crash(c, now, "rbd-api-", "Error", 1, [
+        'time="2026-11-30T08:10:06Z" level=error msg="start api server failure: dial tcp 10.43.12.7:2379: i/o timeout"',
+    ])
+    _evict(c, now, "rbd-hub-", "The node was low on resource: ephemeral-storage. Threshold quantity: 6125549Ki, "
+                               "available: 4718592Ki. ")
+    # The scheduler put the replacement where there is room: the server (agent 1 has a NoSchedule taint).
+    replacement = next(p for p in c.pods if p["metadata"]["name"].startswith("rbd-hub-") and p["status"]["phase"] == "Running")
+    _place(replacement, 0, False)
+    for p in c.pods:
+        if p["spec"].get("nodeName") != THREE_NODES[2][0]:
+            continue
+        # MarkPodsNotReady: the pods of an unreachable node are not ready any more.
+        _set_condition(p, "Ready", "False", gone + 40)
+        if p["metadata"]["ownerReferences"][0]["kind"] != "DaemonSet":
+            # The NoExecute taint evicted it after 300 s; without a kubelet the deletion never ends.
+            p["metadata"]["deletionTimestamp"] = ts(gone + 340)
+            p["metadata"]["deletionGracePeriodSeconds"] = 30
+    return c
 
 
 def _make_pending(c: Cluster, p: dict[str, Any], now: float, message: str) -> None:
@@ -490,6 +571,7 @@ def _evict(c: Cluster, now: float, prefix: str, message: str) -> None:
         "phase": "Failed",
         "message": message,
         "reason": "Evicted",
+        "hostIP": p["status"]["hostIP"],
         "startTime": p["status"]["startTime"],
         "conditions": p["status"]["conditions"],
         "containerStatuses": [{
@@ -525,4 +607,4 @@ def _evict(c: Cluster, now: float, prefix: str, message: str) -> None:
 
 
 SCENARIOS = ("healthy", "crashloop", "etcd-down", "oom", "pending", "evicted", "image-pull", "not-ready", "missing",
-             "disk-pressure", "memory-pressure", "pid-pressure", "node-not-ready")
+             "disk-pressure", "memory-pressure", "pid-pressure", "node-not-ready", "three-nodes")

@@ -224,6 +224,8 @@ class KubeApi:
         self.fault: str | None = None
         self.requests: list[str] = []
         """Paths (with query) of every request received, authenticated or not."""
+        self.writes: list[str] = []
+        """``METHOD path`` of every request that was not a GET (refused with 405)."""
         self.pki = make_pki()
         self._release = threading.Event()
         self._rv = 1000
@@ -494,6 +496,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError) as e:
             code, body, kind = 400, status(400, "BadRequest", str(e)), "json"
         self._send(code, body, kind)
+
+    def _refuse_write(self) -> None:
+        """Any method but GET is a write: recorded (a read-only client sends none) and refused."""
+        self.server_api.writes.append(f"{self.command} {self.path}")
+        self._send(405, status(405, "MethodNotAllowed", "the stand-in is read-only"))
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse_write
 
     def _send(self, code: int, body: Any, kind: str = "json") -> None:
         if kind == "json":

@@ -12,7 +12,7 @@ containerd or k3s is down, not while the API is unreachable).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Mapping, Sequence
 
@@ -30,6 +30,7 @@ from watchdog.model import (
     PodView,
     RegionPoll,
     RegionView,
+    Steps,
 )
 
 PODS_SCOPE = "region:pods"
@@ -144,13 +145,14 @@ def status_reason(pod: PodObs) -> str:
     return reason
 
 
-def pod_view(pod: PodObs) -> PodView:
+def pod_view(pod: PodObs, with_node: bool = False) -> PodView:
     ready, total = ready_count(pod)
     return PodView(
         phase=pod.phase,
         ready=f"{ready}/{total}",
         reason=status_reason(pod),
         restarts=sum(c.restarts for c in pod.containers),
+        node=pod.node if with_node else "",
     )
 
 
@@ -294,7 +296,8 @@ def analyse(
                 details={"namespace": k.namespace},
             ))
     findings = fold(findings, causes, rules.dependencies)
-    views = {p.name: pod_view(p) for p in poll.pods if p.phase != "Succeeded"}
+    several = len(poll.nodes) > 1  # a cluster, not the allinone: say where each pod runs
+    views = {p.name: pod_view(p, several) for p in poll.pods if p.phase != "Succeeded"}
     ready_pods = sum(1 for p in poll.pods if p.phase != "Succeeded" and is_ready(p))
     all_expected_ready = not missing and all(
         any(is_ready(p) for p in expected_present(prefix, poll.pods)) for prefix in k.expected_pods
@@ -343,6 +346,8 @@ def _pod_finding(
 ) -> Finding:
     ready, total = ready_count(pod)
     evidence: list[str] = []
+    if len(nodes) > 1:
+        evidence.append(f"pod {pod.name} on node {pod.node}" if pod.node else f"pod {pod.name} on no node yet")
     if cause is not None:
         evidence.append(f"cause ({cause.rule_id}): {cause.summary}")
         evidence.append(f"previous log: {cause.line}")
@@ -435,6 +440,19 @@ def crash_cause(rules: RuleBook, pod: str, log_lines: Sequence[str]) -> Cause | 
 
 def _container(pod: PodObs, name: str) -> ContainerObs | None:
     return next((c for c in (*pod.init_containers, *pod.containers) if c.name == name), None)
+
+
+_IN_CONTAINER_KUBECTL = "docker exec rainbond-allinone kubectl "
+
+
+def on_cluster(finding: Finding) -> Finding:
+    """The finding for a cluster reached from outside: its ``kubectl`` steps run where the user is,
+    not inside the allinone container (the other steps are left as written)."""
+    def local(steps: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s.replace(_IN_CONTAINER_KUBECTL, "kubectl ") for s in steps)
+
+    r = finding.remediation
+    return replace(finding, remediation=Steps(local(r.zh), local(r.en)))
 
 
 def unreachable_view(previous: RegionView, reason: str) -> RegionView:

@@ -105,6 +105,51 @@ def forget_unreached(timeline: Mapping[str, float | None], phase: str) -> dict[s
     return {**out, **extras}
 
 
+@dataclass(frozen=True)
+class BootTook:
+    """How long the boot took, phase by phase (seconds; ``None`` where the start is unknown)."""
+
+    phases: Mapping[str, float | None]
+    total: float | None
+    began_before_watchdog: bool
+    """The listener started after the boot had begun: the first phase's start is unknown."""
+
+
+def boot_took(
+    before: Mapping[str, float | None],
+    after: Mapping[str, float | None],
+    listener_start: float,
+    first_look: bool,
+    skipped: frozenset[str] = frozenset(),
+) -> BootTook | None:
+    """The boot in numbers at the moment ``ready`` is first reached; ``None`` otherwise.
+
+    Each phase took from the previous phase's time (the listener's start for the first one) to
+    its own; the console's ends at ``ready`` (when it answers), so the phases add up to the total. Nothing is said when ``ready`` was already reached at the listener's first look (it
+    did not watch this boot) or carried over from before (it was said then). ``skipped`` phases
+    (a program ``ABSENT`` in this layout) are left out.
+    """
+    ready_at = after.get(READY)
+    if first_look or before.get(READY) is not None or ready_at is None:
+        return None
+    previous: float | None = listener_start
+    first = next((after[p] for p in PHASES if after.get(p) is not None), None)
+    late = first is not None and first < listener_start
+    if late:
+        previous = None
+    took: dict[str, float | None] = {}
+    for phase in PHASES:
+        # The console's phase ends when it answers, which is when ``ready`` is reached.
+        reached = ready_at if phase == PHASES[-1] else after.get(phase)
+        if reached is None or phase in skipped:
+            continue  # a skipped phase's moments count in the next one's
+        took[phase] = max(0.0, reached - previous) if previous is not None else None
+        previous = reached
+    start = first if late else listener_start
+    total = max(0.0, ready_at - start) if start is not None else None
+    return BootTook(took, total, late)
+
+
 def states_known(processes: Mapping[str, ProcessView]) -> bool:
     return bool(processes) and all(v.state != UNKNOWN for v in processes.values())
 

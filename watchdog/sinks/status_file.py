@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Mapping
 
-from watchdog.model import PHASES, HostView, Overall, Problem, ProcessView, RegionView
+from watchdog.model import PHASES, HostView, Overall, PodView, Problem, ProcessView, RegionView
 
 SCHEMA = 1
 FILE_MODE = 0o644
@@ -75,6 +75,13 @@ def problem_dict(p: Problem) -> dict[str, Any]:
     return d
 
 
+def _pod_dict(p: PodView) -> dict[str, Any]:
+    d: dict[str, Any] = {"phase": p.phase, "ready": p.ready, "reason": p.reason, "restarts": p.restarts}
+    if p.node:
+        d["node"] = p.node  # an addition to the contract, on clusters of several nodes
+    return d
+
+
 def render(s: Snapshot) -> dict[str, Any]:
     components: dict[str, Any] = {}
     for name, v in s.processes.items():
@@ -89,10 +96,7 @@ def render(s: Snapshot) -> dict[str, Any]:
         "api": s.region.api,
         "pods_total": s.region.pods_total,
         "pods_ready": s.region.pods_ready,
-        "pods": {
-            name: {"phase": p.phase, "ready": p.ready, "reason": p.reason, "restarts": p.restarts}
-            for name, p in sorted(s.region.pods.items())
-        },
+        "pods": {name: _pod_dict(p) for name, p in sorted(s.region.pods.items())},
     }
     components["host"] = {
         "paths": {
