@@ -243,3 +243,25 @@ def test_diagnose_reads_the_host_before_the_logs_so_a_mount_denial_is_decided(
     assert code == 1
     from_log = [(p["id"], p["subject"]) for p in doc["problems"] if p["source"].endswith("containerd.log")]
     assert from_log == [(expected, "containerd")]
+
+
+def test_every_shipped_mount_or_sysctl_denial_example_is_decided_by_privileges(rulebook: RuleBook) -> None:
+    """Over every shipped rule's examples: unprivileged, a denial is host.not-privileged; privileged
+    on a volume, nothing becomes host.not-privileged and only the host-share rule changes (to the
+    load failure)."""
+    denial = re.compile(r"(?i)\bmount\b.*operation not permitted|(?:/proc/sys/|\bsysctl\b).*(?:operation not permitted|"
+                        r"permission denied|read-only file system)")
+    decided = 0
+    for rule in rulebook.rules:
+        for example in rule.examples:
+            f = rulebook.finding(rule.id, "x", evidence=[example], scope="process:x")
+            (unpriv,) = with_host_facts(rulebook, [f], sample(UNPRIVILEGED_STATUS), HS)
+            (priv,) = with_host_facts(rulebook, [f], sample(PRIVILEGED_STATUS), HS)
+            if denial.search(example) and not rule.id.startswith("host."):
+                decided += 1
+                assert unpriv.id == "host.not-privileged", example
+            else:
+                assert unpriv.id == rule.id, example
+            assert priv.id == ("images.load-failed" if unpriv.id != rule.id and rule.id == "images.bind-mount-storage"
+                               else rule.id), example
+    assert decided >= 5
