@@ -141,3 +141,10 @@ def test_region_rules_run_only_for_the_region_and_in_explain(rulebook: RuleBook)
     assert not any(m.rule.components == ("region",) for m in rulebook.match([ETCD_LINE], "k3s"))
     assert [m.rule.id for m in rulebook.match([ETCD_LINE], "region")] == ["region.etcd-unreachable"]
     assert [m.rule.id for m in rulebook.match([ETCD_LINE])] == ["region.etcd-unreachable"]
+
+
+def test_folded_evidence_lines_keep_the_500_character_bound(rulebook: RuleBook) -> None:
+    long_line = "create etcd.v3 client failed, try time is 10," + "x" * 480
+    found = [finding(rulebook, "region.pod-pending", ETCD_POD), finding(rulebook, "region.pod-crashloop", API)]
+    out = fold(found, {API: Cause(API, "region.etcd-unreachable", long_line)}, [ETCD])
+    assert max(len(line) for line in out[0].evidence) == 500 and out[0].evidence[1].endswith("…")

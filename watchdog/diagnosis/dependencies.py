@@ -25,6 +25,8 @@ from watchdog.config import ConfigError
 from watchdog.model import Finding, Texts
 
 MAX_EVIDENCE_LINES = 20
+MAX_LINE_CHARS = 500
+"""The contract's evidence bounds (as in ``rules``, which imports this module)."""
 DEPENDENT_LINES = 6
 """At most this many dependents are quoted one line each; the rest are counted."""
 
@@ -133,6 +135,7 @@ def _with_dependents(target: Finding, lines: list[str]) -> Finding:
     head += lines[:DEPENDENT_LINES]
     if len(lines) > DEPENDENT_LINES:
         head.append(f"... and {len(lines) - DEPENDENT_LINES} more")
+    head = [line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1] + "…" for line in head]
     evidence = (*head, *target.evidence)[:MAX_EVIDENCE_LINES]
     listed = ", ".join(names)
     summary = Texts(
