@@ -68,9 +68,10 @@ class Supervisor:
     """Start, ask, and stop a real supervisord whose config lives in ``root``."""
 
     def __init__(self, root: Path, reaper: Reaper, programs: list[Program], watchdog_config: dict[str, Any],
-                 generation: int = 4) -> None:
+                 generation: int = 4, extra_sections: str = "") -> None:
         self.root = root
         self.generation = generation
+        self.extra_sections = extra_sections
         self.reaper = reaper
         self.programs = programs
         self.sock = root / "supervisor.sock"
@@ -89,7 +90,7 @@ class Supervisor:
         head = supervisord_head(self.sock, self.log_path, self.root / "supervisord.pid", self.logs,
                                 self.watchdog_toml, loglevel="debug")
         body = "\n".join(p.section() for p in self.programs)
-        self.conf.write_text(head + "\n" + body)
+        self.conf.write_text(head + "\n" + body + self.extra_sections)
 
     def start(self) -> None:
         self.write_conf()
