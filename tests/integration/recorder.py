@@ -24,7 +24,7 @@ def main(out_path: str) -> int:
                     return 0
                 buf += chunk
             header, _, buf = buf.partition(b"\n")
-            while select.select([fd], [], [], 0.5)[0]:
+            while select.select([fd], [], [], 0.1)[0]:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break

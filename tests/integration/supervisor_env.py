@@ -68,10 +68,12 @@ class Supervisor:
     """Start, ask, and stop a real supervisord whose config lives in ``root``."""
 
     def __init__(self, root: Path, reaper: Reaper, programs: list[Program], watchdog_config: dict[str, Any],
-                 generation: int = 4, extra_sections: str = "") -> None:
+                 generation: int = 4, extra_sections: str = "", include: tuple[str, ...] = ()) -> None:
         self.root = root
         self.generation = generation
         self.extra_sections = extra_sections
+        self.include = include
+        """More ``[include] files`` globs (conf.d-style files), after the listener's section."""
         self.reaper = reaper
         self.programs = programs
         self.sock = root / "supervisor.sock"
@@ -89,6 +91,8 @@ class Supervisor:
     def write_conf(self) -> None:
         head = supervisord_head(self.sock, self.log_path, self.root / "supervisord.pid", self.logs,
                                 self.watchdog_toml, loglevel="debug")
+        if self.include:
+            head = head.replace(f"files={LISTENER_CONF}", " ".join([f"files={LISTENER_CONF}", *self.include]))
         body = "\n".join(p.section() for p in self.programs)
         self.conf.write_text(head + "\n" + body + self.extra_sections)
 
