@@ -162,3 +162,24 @@ def test_len_unit_choice_is_logged_once_at_start(settings: Settings, rulebook: R
     chosen = stderr_log.named("supervisor_len_unit")
     assert [(c["unit"], c["configured"]) for c in chosen] == [("bytes", "bytes")]
     assert channel.len_unit == "bytes"
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_a_header_split_across_a_buffer_compaction_is_found(unit: Unit) -> None:
+    """The reader drops consumed bytes while a header is still incomplete: the header stays whole."""
+    target = 2 * 65536 - 10  # the second header straddles the end of the second 64 KiB read
+    filler = target
+    for _ in range(3):  # the header's len digits grow with the payload: settle the size
+        payload = log_payload(b"x" * filler, unit)
+        data = envelope("PROCESS_LOG_STDOUT", payload, unit, 1)
+        filler -= len(data) - target
+    assert len(data) == 2 * 65536 - 10
+    second_frame = state_envelope("RUNNING", "k3s", 2, unit, pid=3)
+    data += second_frame + state_envelope("FATAL", "k3s", 3, unit)
+    channel = EventChannel(io.BytesIO(data), io.StringIO(), len_unit=unit)
+    first, second, third = channel.read(), channel.read(), channel.read()
+    assert first is not None and len(first.payload) == len(expected_text(payload))
+    assert second is not None and second.headers["serial"] == "2"
+    assert second.payload == second_frame.partition(b"\n")[2].decode()
+    assert third is not None and third.eventname == "PROCESS_STATE_FATAL"
+    assert channel.read() is None

@@ -27,6 +27,7 @@ RESYNC_SECONDS = 0.3
 """How long a payload read waits for more data: a pipe hands over a written envelope at once,
 and the answer must leave well within a second."""
 CHUNK = 65536
+_UTF8 = codecs.getincrementaldecoder("utf-8")
 MAX_HEADER_BYTES = 64 * 1024
 """A longer line is no header: it is skipped to its end (never held in memory) and refused."""
 
@@ -73,17 +74,17 @@ class _Input:
 
         Raises ``ProtocolError`` (after consuming the whole line) for a line over MAX_HEADER_BYTES.
         """
-        scanned = self._pos
+        scanned = 0  # bytes after _pos known to hold no newline (_fill may move _pos)
         while True:
-            i = self._buf.find(b"\n", scanned)
+            i = self._buf.find(b"\n", self._pos + scanned)
             if i >= 0:
                 line = bytes(self._buf[self._pos : i + 1])
                 self._pos = i + 1
                 return line
-            if len(self._buf) - self._pos > MAX_HEADER_BYTES:
+            scanned = len(self._buf) - self._pos
+            if scanned > MAX_HEADER_BYTES:
                 self._skip_line()
                 raise proto.ProtocolError(f"a line longer than {MAX_HEADER_BYTES} bytes is not a header")
-            scanned = len(self._buf)
             if not self._fill(None):
                 line = bytes(self._buf[self._pos :])
                 self._pos = len(self._buf)
@@ -105,6 +106,15 @@ class _Input:
             return b""
         out = bytes(self._buf[self._pos : self._pos + n])
         self._pos += len(out)
+        return out
+
+    def buffered(self, n: int) -> bytes | None:
+        """Exactly ``n`` bytes when they are all buffered already (the usual case), else ``None``."""
+        end = self._pos + n
+        if end > len(self._buf):
+            return None
+        out = bytes(self._buf[self._pos : end])
+        self._pos = end
         return out
 
     def unread(self, data: bytes) -> None:
@@ -178,6 +188,9 @@ class EventChannel:
             return Envelope(headers=headers, payload=payload)
 
     def _read_bytes(self, n: int) -> tuple[str, int]:
+        whole = self._in.buffered(n)
+        if whole is not None:
+            return whole.decode("utf-8", "replace"), n
         parts: list[bytes] = []
         got = 0
         while got < n:
@@ -189,7 +202,12 @@ class EventChannel:
         return b"".join(parts).decode("utf-8", "replace"), got
 
     def _read_chars(self, n: int) -> tuple[str, int]:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        whole = self._in.buffered(n)
+        if whole is not None:
+            if whole.isascii():
+                return whole.decode("ascii"), n
+            self._in.unread(whole)
+        decoder = _UTF8("replace")
         parts: list[str] = []
         got = 0
         while got < n:
