@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| events | text wrapper (before) | bytes framing | characters framing | bytes / before | characters / before |")
     print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as d:
+        chars, raw = Path(d, "chars"), Path(d, "bytes")
         for name, kind in MIXES.items():
             n = args.events if "64 KB" not in name else max(200, args.events // 50)
-            chars, raw = Path(d, "chars"), Path(d, "bytes")
             chars.write_bytes(stream(kind, "characters", n))
             raw.write_bytes(stream(kind, "bytes", n))
             base, c0 = best_of(lambda: read_text_wrapper(chars), args.rounds)
