@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -31,6 +32,7 @@ from typing import Any
 from tests.allinone.simulation import SCENARIOS, Allinone, Scenario, kube_api_available, poll_until, real_containerd
 from tests.supervisor3 import Supervisor3Unavailable
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TRANSIENT = frozenset({"STARTING", "BACKOFF", "STOPPING"})
 SETTLE_SECONDS = 15.0
 """After the expected problem appears, wait at most this long for the programs to settle."""
@@ -83,6 +85,8 @@ class InitView:
         self.failures = 0
 
     def __call__(self, line: str) -> str | None:
+        if not sys.stdout.isatty():
+            line = ANSI.sub("", line)  # the script's colours, shown only on a terminal
         line = line.rstrip()
         if not line or line.startswith("Loaded image:"):
             return None
