@@ -24,7 +24,7 @@ install: $(STAMP) ## create .venv and install the project with its test tools
 test: $(STAMP) ## run the whole test suite (ARGS= passes options to pytest)
 	$(BIN)/python -m pytest $(ARGS)
 
-demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount; SUPERVISOR=3 for the image's 3.3.1)
+demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount) (SUPERVISOR=3: the image's supervisor 3.3.1)
 	$(BIN)/python -m tests.allinone.demo --scenario $(SCENARIO) --supervisor $(SUPERVISOR) $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict on watchdog/
