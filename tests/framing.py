@@ -95,9 +95,10 @@ class PipeSupervisor:
         while view:
             view = view[os.write(self.w_in, view):]
 
-    def send(self, data: bytes, timeout: float = 5.0) -> float:
-        """READY, then the envelope; the seconds from its last byte to the RESULT."""
-        self.expect(b"READY\n", timeout)
+    def send(self, data: bytes, timeout: float = 5.0, after_ready: bool = True) -> float:
+        """READY (unless already taken), then the envelope; the seconds from its last byte to the RESULT."""
+        if after_ready:
+            self.expect(b"READY\n", timeout)
         writer = threading.Thread(target=self.write, args=(data,), daemon=True)  # may exceed the pipe buffer
         writer.start()
         writer.join(timeout)

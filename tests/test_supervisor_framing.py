@@ -183,3 +183,26 @@ def test_a_header_split_across_a_buffer_compaction_is_found(unit: Unit) -> None:
     assert second.payload == second_frame.partition(b"\n")[2].decode()
     assert third is not None and third.eventname == "PROCESS_STATE_FATAL"
     assert channel.read() is None
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_an_overstated_len_is_answered_within_a_second_with_one_stderr_line(
+    unit: Unit, settings: Settings, rulebook: RuleBook, stderr_log: Captured
+) -> None:
+    """Under either framing: a payload shorter than its len never waits for bytes that will not come."""
+    mon = Monitor(settings, rulebook)
+    cfg = dataclasses.replace(settings, supervisor_len_unit=unit)
+
+    def run_listener(stdin: Any, stdout: Any) -> None:
+        listen(cfg, rulebook, EventChannel(stdin, stdout), env={}, monitor=mon)
+
+    with listening(run_listener) as sup:
+        sup.expect(b"READY\n", 5)  # start-up lines are written by now
+        before = len(stderr_log.events())
+        took = sup.send(after_ready=False, data=b"ver:3.0 server:supervisor serial:1 pool:watchdog poolserial:1 eventname:PROCESS_LOG_STDOUT "
+                        b"len:500\nprocessname:init_rainbond groupname:init_rainbond pid:7 channel:stdout\nshort")
+        assert took < 1.0
+        assert len(stderr_log.events()) - before <= 1
+        assert sup.send(state_envelope("RUNNING", "k3s", 2, unit, pid=8)) < 0.5
+    assert mon.processes["k3s"].pid == 8
+    assert [e["len"] for e in stderr_log.named("protocol_resync")] == [500]
