@@ -169,25 +169,27 @@ def well_formed_bytes(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
-def stream_bytes(draw: st.DrawFn) -> tuple[bytes, int]:
-    items = draw(st.lists(st.one_of(well_formed_bytes(), malformed_line().map(lambda s: s.encode("utf-8"))),
-                          max_size=25))
-    data = b"".join(items)
-    answered = len(items)
+def stream_bytes(draw: st.DrawFn) -> tuple[bytes, int, int]:
+    """(stream, items to answer, malformed items among them)."""
+    items = draw(st.lists(st.one_of(well_formed_bytes().map(lambda b: (b, False)),
+                                    malformed_line().map(lambda s: (s.encode("utf-8"), True))), max_size=25))
+    data = b"".join(b for b, _ in items)
+    answered, odd = len(items), sum(bad for _, bad in items)
     if draw(st.booleans()):
         data += "ver:3.0 eventname:PROCESS_LOG_STDOUT len:100\nprocessname:init channel:stdout\n镜像 ··".encode()
         answered += 1
-    return data, answered
+    return data, answered, odd
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=stream_bytes())
 def test_listener_survives_any_byte_counted_stream_and_answers_every_item(
-    case: tuple[bytes, int], settings: Settings, rulebook: RuleBook, stderr_log: Captured
+    case: tuple[bytes, int, int], settings: Settings, rulebook: RuleBook, stderr_log: Captured
 ) -> None:
-    """Under bytes framing too: exit 0 at EOF, one OK per item, stdout only protocol tokens."""
-    data, answered = case
+    """Under bytes framing too: exit 0 at EOF, one OK per item, stdout only protocol tokens, and at
+    most one stderr line per malformed item."""
+    data, answered, odd = case
     stderr_log.reset()
     out = io.StringIO()
     channel = EventChannel(io.BytesIO(data), out, len_unit="bytes")
@@ -196,6 +198,7 @@ def test_listener_survives_any_byte_counted_stream_and_answers_every_item(
     assert out.getvalue() == READY + (OK + READY) * answered
     assert channel.resyncs == 0  # in-memory input is never short but at its end
     events = stderr_log.events()
+    assert len([e for e in events if e["event"] == "protocol_error"]) == odd  # one line each, no more
     assert not [e for e in events if e["event"] in ("event_handling_failed", "startup_check_failed")], events[-3:]
 
 
