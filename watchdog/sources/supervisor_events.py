@@ -63,8 +63,11 @@ class _Input:
         if not data:
             self.eof = True
             return False
-        if self._pos > CHUNK and self._pos * 2 > len(self._buf):
-            del self._buf[: self._pos]
+        if self._pos == len(self._buf):
+            self._buf.clear()
+            self._pos = 0
+        elif self._pos > CHUNK and self._pos * 2 > len(self._buf):
+            del self._buf[: self._pos]  # consumed bytes go; a partial line stays
             self._pos = 0
         self._buf += data
         return True
