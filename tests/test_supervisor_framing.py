@@ -21,11 +21,12 @@ from tests.framing import (
 from tests.helpers import tick_frame
 from tests.reliability.conftest import Captured
 from tests.reliability.conftest import stderr_log as stderr_log  # the fixture
-from watchdog.app import Monitor, listen
+from watchdog.app import Monitor, choose_len_unit, listen
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
 from watchdog.sources import supervisor_protocol as proto
 from watchdog.sources.supervisor_events import RESYNC_SECONDS, EventChannel
+from watchdog.sources.supervisor_rpc import RpcUnavailable
 
 UNITS: list[Unit] = ["bytes", "characters"]
 
@@ -206,3 +207,28 @@ def test_an_overstated_len_is_answered_within_a_second_with_one_stderr_line(
         assert sup.send(state_envelope("RUNNING", "k3s", 2, unit, pid=8)) < 0.5
     assert mon.processes["k3s"].pid == 8
     assert [e["len"] for e in stderr_log.named("protocol_resync")] == [500]
+
+
+class _Rpc:
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+
+    def supervisor_version(self) -> str:
+        if self.version is None:
+            raise RpcUnavailable("supervisord is not answering")
+        return self.version
+
+
+@pytest.mark.parametrize(("env", "version", "unit"), [
+    ({"SUPERVISOR_ENABLED": "1"}, "3.3.1", "bytes"),  # the test's parent is no supervisord: the version decides
+    ({"SUPERVISOR_ENABLED": "1"}, "4.3.0", "characters"),
+    ({"SUPERVISOR_ENABLED": "1"}, None, "characters"),  # RPC down: characters, and short payloads resync
+    ({}, "3.3.1", "characters"),  # not under supervisord at all: nothing is asked
+])
+def test_auto_reads_the_parent_then_asks_the_version(
+    settings: Settings, env: dict[str, str], version: str | None, unit: str
+) -> None:
+    choice = choose_len_unit(settings, env, _Rpc(version))  # type: ignore[arg-type]
+    assert choice.unit == unit
+    if env and version:
+        assert version in choice.reason
