@@ -7,6 +7,8 @@
 - a failure event with a 1 MB log against the same with a 1 GB (sparse) log; target: the same
   time, under 5 ms
 - peak RSS of the listener (target ≤ 60 MB) and time to its first READY (target ≤ 300 ms)
+- reading one envelope under bytes and characters framing against the text-wrapper reader of
+  before, and the answer time of a short payload (``bench/framing.py``)
 - ``explain`` against ``grep -E`` and the region poll, when their benchmarks are present
   (``bench/explain_vs_grep.py``, ``bench/region_poll.py``); alerts in text against JSON
   (``bench/alerts.py``)
@@ -394,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     results["rss"] = {"watchdog_mib": rss_mib, "floor_mib": floor_rss_mib, "ratio": rss_mib / floor_rss_mib}
     results["region_poll"] = optional("bench.region_poll", ["--rounds", "5"] if args.quick else [])
     results["alerts"] = optional("bench.alerts", ["--quick"] if args.quick else [])  # issue 14: text vs JSON lines
+    results["framing"] = optional("bench.framing", ["--events", "2000", "--resyncs", "3"] if args.quick else [])
 
     print()
     print("| figure | baseline | rainbond-watchdog | ratio | target |")

@@ -1,11 +1,16 @@
 """The eventlistener protocol as pure functions."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from tests.helpers import frame
+from tests.helpers import frame, wait_for
 from watchdog.model import Envelope
 from watchdog.sources import supervisor_protocol as proto
+from watchdog.sources.supervisor_parent import parent_process
 
 
 def test_header_is_parsed_into_tokens() -> None:
@@ -63,3 +68,75 @@ def test_frame_len_counts_characters_not_bytes() -> None:
     header, payload = f.split("\n", 1)
     assert proto.payload_length(proto.parse_header(header)) == len(payload) == 16
     assert len(payload.encode()) > len(payload)
+
+
+# ------------------------------------------------------------------ which unit `len` counts in (issue 9)
+
+
+def _never() -> str | None:
+    raise AssertionError("the version is only asked when the interpreter does not tell")
+
+
+@pytest.mark.parametrize(
+    ("exe", "argv", "unit"),
+    [
+        ("/usr/bin/python2.7", ("/usr/bin/python", "/usr/bin/supervisord", "-c", "/etc/supervisor/supervisord.conf"),
+         "bytes"),
+        ("", ("/usr/bin/python2.7", "/usr/bin/supervisord", "-n"), "bytes"),  # exe unreadable: argv[0]
+        ("/usr/local/bin/python3.11", ("/usr/local/bin/python3.11", "/usr/local/bin/supervisord"), "characters"),
+        ("/opt/pyenv/versions/2.7.18/bin/python2.7", ("python2.7", "-c", "from supervisor.supervisord import main"),
+         "bytes"),
+    ],
+)
+def test_auto_reads_supervisords_interpreter(exe: str, argv: tuple[str, ...], unit: str) -> None:
+    choice = proto.choose_len_unit("auto", under_supervisord=True, parent_exe=exe, parent_argv=argv,
+                                   ask_version=_never)
+    assert choice.unit == unit
+    assert "Python" in choice.reason
+
+
+@pytest.mark.parametrize(("version", "unit"), [("3.3.1", "bytes"), ("3.4.0", "bytes"), ("4.3.0", "characters"),
+                                               (None, "characters"), ("garbage", "characters")])
+def test_auto_asks_the_version_when_the_interpreter_does_not_tell(version: str | None, unit: str) -> None:
+    """An interpreter named plainly ``python``, or a parent that is no supervisord: the version decides."""
+    asked: list[bool] = []
+
+    def ask() -> str | None:
+        asked.append(True)
+        return version
+
+    for exe, argv in [("/usr/bin/python", ("/usr/bin/python", "/usr/bin/supervisord")),
+                      ("/usr/bin/python2.7", ("/usr/bin/python2.7", "some_other_tool.py"))]:
+        choice = proto.choose_len_unit("auto", under_supervisord=True, parent_exe=exe, parent_argv=argv,
+                                       ask_version=ask)
+        assert choice.unit == unit
+    assert len(asked) == 2
+
+
+def test_configured_unit_and_no_supervisord_need_no_look() -> None:
+    assert proto.choose_len_unit("bytes", under_supervisord=True, ask_version=_never).unit == "bytes"
+    assert proto.choose_len_unit("characters", under_supervisord=True, parent_exe="/usr/bin/python2.7",
+                                 parent_argv=("supervisord",), ask_version=_never).unit == "characters"
+    assert proto.choose_len_unit("auto", under_supervisord=False, ask_version=_never).unit == "characters"
+
+
+@pytest.mark.parametrize(("path", "major"), [("/usr/bin/python2.7", 2), ("python3", 3), ("/x/python3.11", 3),
+                                             ("/usr/bin/python", None), ("/usr/bin/pypy", 2), ("/bin/dash", None),
+                                             ("/usr/bin/python2.7-config", None)])
+def test_python_major(path: str, major: int | None) -> None:
+    assert proto.python_major(path) == major
+
+
+def test_parent_process_reads_exe_and_argv_of_a_live_process() -> None:
+    """The thin /proc reader: a known child's interpreter and arguments."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "supervisord-marker"])
+    try:
+        # Right after exec, /proc/<pid>/cmdline can still read empty: wait until it is filled in.
+        found = wait_for(lambda: (p := parent_process(child.pid)).argv and p, 5, what="the child's cmdline")
+        assert found.exe == os.path.realpath(sys.executable)
+        assert found.argv[-1] == "supervisord-marker"
+        gone = parent_process(2**22 + 12345)  # above pid_max: no such process
+        assert (gone.exe, gone.argv) == ("", ())
+    finally:
+        child.kill()
+        child.wait()

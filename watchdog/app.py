@@ -66,6 +66,7 @@ from watchdog.sources.console_probe import probe as probe_console
 from watchdog.sources.host import HostReader
 from watchdog.sources.logs import LogUnreadable, open_log, read_tail
 from watchdog.sources.supervisor_events import EventChannel
+from watchdog.sources.supervisor_parent import parent_process
 from watchdog.sources.supervisor_rpc import RpcUnavailable, SupervisorRpc
 
 
@@ -774,6 +775,9 @@ def listen(
     rpc = SupervisorRpc.from_environment(env, settings.rpc_timeout_seconds)
     mon = monitor or Monitor(settings, rules, clock=clock, rpc=rpc, log=log)
     log.info("listener_started", version=__version__, config=settings.config_path, supervisor=rpc.url if rpc else None)
+    choice = choose_len_unit(settings, env, rpc)  # issue 9: framing under supervisord 3 and 4
+    channel.len_unit = choice.unit
+    log.info("supervisor_len_unit", unit=choice.unit, configured=settings.supervisor_len_unit, reason=choice.reason)
     try:
         now = clock()
         leftovers = remove_stale_temporaries(settings.status_file, now)
@@ -784,6 +788,7 @@ def listen(
         mon.publish(mon.refresh(now), now, force=True)
     except Exception:
         log.exception("startup_check_failed")
+    resync_logged = False
     while True:
         channel.ready()
         try:
@@ -792,13 +797,20 @@ def listen(
             log.error("protocol_error", error=str(e), note="answered OK and waiting for the next event")
             channel.ok()
             continue
+        if channel.resyncs and not resync_logged and channel.last_short:
+            resync_logged = True
+            expected, got = channel.last_short
+            log.warning("protocol_resync", unit=channel.len_unit, len=expected, received=got,
+                        eventname=envelope.eventname if envelope else None,
+                        note="payload shorter than its len: answered at once, next header searched; "
+                             "later ones are counted in listener_stopped")
         if envelope is None:
             try:
                 # Writes are coalesced: the last events may not be in the file yet.
                 mon.publish([], clock(), force=True)
             except Exception:
                 log.exception("final_status_write_failed")
-            log.info("listener_stopped", reason="end of input")
+            log.info("listener_stopped", reason="end of input", resyncs=channel.resyncs)
             return 0
         try:
             mon.handle(envelope)
@@ -807,6 +819,22 @@ def listen(
             log.exception("event_handling_failed", eventname=envelope.eventname)
         finally:
             channel.ok()
+
+
+def choose_len_unit(settings: Settings, env: Mapping[str, str], rpc: SupervisorRpc | None) -> proto.LenUnitChoice:
+    """Which unit the header's ``len`` counts in: read the parent (supervisord) only when asked to."""
+    if settings.supervisor_len_unit != "auto" or not env.get("SUPERVISOR_ENABLED"):
+        return proto.choose_len_unit(settings.supervisor_len_unit, under_supervisord=False)
+    parent = parent_process()
+
+    def version() -> str | None:
+        try:
+            return rpc.supervisor_version() if rpc else None
+        except RpcUnavailable:
+            return None
+
+    return proto.choose_len_unit("auto", under_supervisord=True, parent_exe=parent.exe, parent_argv=parent.argv,
+                                 ask_version=version)
 
 
 # ---------------------------------------------------------------------- commands (called by cli.py)

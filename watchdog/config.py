@@ -165,6 +165,10 @@ class Settings:
     supervisor_url: str = "unix:///var/run/supervisor.sock"
     """supervisord's XML-RPC address for ``diagnose`` (run by ``docker exec``, outside supervisord);
     ``$SUPERVISOR_SERVER_URL`` wins when set. The listener always uses the environment."""
+    supervisor_len_unit: str = "auto"
+    """What the event header's ``len`` counts: ``bytes`` (supervisord on Python 2, the image's
+    3.3.1), ``characters`` (supervisord 4 on Python 3) or ``auto`` (decided once at start from
+    supervisord's interpreter, else its version over XML-RPC)."""
     config_path: str = ""
     """Where these settings came from (filled in by the loader)."""
 
@@ -290,6 +294,8 @@ def _validate(s: Settings, source: str) -> None:
         raise bad("alert_format", f"must be text or json, got {s.alert_format!r}")
     if s.alert_color not in ("auto", "always", "never"):
         raise bad("alert_color", f"must be auto, always or never, got {s.alert_color!r}")
+    if s.supervisor_len_unit not in ("auto", "bytes", "characters"):
+        raise bad("supervisor_len_unit", f"must be auto, bytes or characters, got {s.supervisor_len_unit!r}")
     for name in ("containerd", "k3s", "console"):
         if name not in s.programs:
             raise bad(f"programs.{name}", "missing")

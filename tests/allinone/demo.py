@@ -1,6 +1,7 @@
 """`make demo`: a simulated allinone under a real supervisord, ending in the watchdog's diagnosis.
 
-Usage: python -m tests.allinone.demo [--scenario NAME] [--timeout SECONDS] [--keep] [--json-out FILE]
+Usage: python -m tests.allinone.demo [--scenario NAME] [--supervisor 3|4] [--timeout SECONDS] [--keep]
+       [--json-out FILE]
 
 Starts supervisord in a temporary folder with the shipped ``[eventlistener:watchdog]`` section, an
 init program that boots the phases like the image's ``entrypoint-dind.sh``, containerd (the real
@@ -29,11 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.allinone.simulation import SCENARIOS, Allinone, Scenario, kube_api_available, poll_until, real_containerd
+from tests.supervisor3 import Supervisor3Unavailable
 
 STAMP = re.compile(r"^(?:\x1b\[[0-9;]*m)?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 NOTE = "   -- "
 """The init program's and the listener's lines are printed as `docker logs` shows them, unprefixed;
 the demo's own remarks between them start with this."""
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TRANSIENT = frozenset({"STARTING", "BACKOFF", "STOPPING"})
 SETTLE_SECONDS = 15.0
 """After the expected problem appears, wait at most this long for the programs to settle."""
@@ -119,6 +122,8 @@ class InitView:
         self.failures = 0
 
     def __call__(self, line: str) -> str | None:
+        if not sys.stdout.isatty():
+            line = ANSI.sub("", line)  # the script's colours, shown only on a terminal
         line = line.rstrip()
         if not line or line.startswith("Loaded image:"):
             return None
@@ -234,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         print("demo: --containerd real needs containerd installed and root", file=sys.stderr)
         return 2
     root = Path(tempfile.mkdtemp(prefix="rainbond-demo-"))
-    sim = Allinone(root, scenario, containerd=containerd)
+    sim = Allinone(root, scenario, containerd=containerd, supervisor=args.supervisor)
     say(f"rainbond-watchdog demo — scenario {scenario.name}: {scenario.story}")
     why = "as asked" if args.containerd == "stand-in" else "the real one needs containerd installed and root"
     say(f"folder {root}; containerd: {'real, ' + containerd if containerd else f'stand-in ({why})'}")
@@ -243,8 +248,9 @@ def run(args: argparse.Namespace) -> int:
         sim.start()
         if sim.dropped_keys:
             say(f"(config keys this checkout does not know yet, left out: {', '.join(sim.dropped_keys)})")
-        say(f"supervisord pid {sim.proc.pid if sim.proc else '?'}: programs init, containerd, k3s, console and the "
-            "watchdog listener (conf/supervisord-watchdog.conf)")
+        generation = "3.3.1 on Python 2.7, as in the image" if args.supervisor == 3 else "4 on Python 3"
+        say(f"supervisord {generation}, pid {sim.proc.pid if sim.proc else '?'}: programs init, containerd, k3s, "
+            "console and the watchdog listener (conf/supervisord-watchdog.conf)")
         doc, done = watch(sim, args.timeout)
         if not doc:
             say("demo: the watchdog wrote no status file; its stderr follows")
@@ -259,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
             status = print_status(sim)
             if status == 2:
                 code = 1
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, Supervisor3Unavailable) as e:
         say(f"demo: {e}")
         code = 1
     finally:
@@ -282,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="cgroupv2", choices=sorted(SCENARIOS))
     parser.add_argument("--timeout", type=float, default=100.0, help="seconds to wait for the diagnosis (default 100)")
     parser.add_argument("--containerd", choices=["auto", "real", "stand-in"], default="auto")
+    parser.add_argument("--supervisor", type=int, choices=[3, 4], default=4,
+                        help="supervisord generation: 4 (Python 3) or 3 (3.3.1 on Python 2.7, the image's)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, status file)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the final status document here")
     args = parser.parse_args(argv)

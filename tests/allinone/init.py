@@ -39,11 +39,20 @@ IMAGES = (
 )
 NAMESPACE = "rbd-system"
 STOP = threading.Event()
+COLOURS = {"INFO": "\033[32;1m", "WARN": "\033[33;1m", "ERROR": "\033[0;31m"}
+"""The script's GREEN, YELLOW and RED; every line ends in NC (``\033[0m``)."""
+NC = "\033[0m"
+SUPERVISORCTL = ["supervisorctl"]
+"""argv prefix of supervisorctl: supervisor 3.3.1's own under ``--supervisor 3``."""
 
 
 def say(level: str, msg: str) -> None:
-    """One line like the image's script: `2026-11-30 08:12:44 INFO: ...`."""
-    print(f"{datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {level}: {msg}", flush=True)
+    """One line like the image's script: `echo -e "${GREEN}$(date "+%Y-%m-%d %H:%M:%S") INFO: ... ${NC}"`.
+
+    The waiting lines end in a run of `·` right before NC; the others in a space before it.
+    """
+    gap = "" if msg.endswith("\u00b7") else " "
+    print(f"{COLOURS[level]}{datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {level}: {msg}{gap}{NC}", flush=True)
 
 
 def out(line: str) -> None:
@@ -62,7 +71,7 @@ def go_time() -> str:
 
 
 def supervisorctl(conf: str, *args: str) -> None:
-    subprocess.run(["supervisorctl", "-c", conf, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    subprocess.run([*SUPERVISORCTL, "-c", conf, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=30, check=False)
 
 
@@ -271,7 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console-port", type=int, default=7070)
     parser.add_argument("--timeout", type=float, default=60.0, help="per-phase wait for containerd, k3s, console")
     parser.add_argument("--retry-seconds", type=float, default=3.0, help="pause between failed image loads")
+    parser.add_argument("--supervisor", type=int, choices=[3, 4], default=4,
+                        help="3: drive supervisord with supervisor 3.3.1's own supervisorctl (Python 2.7)")
     args = parser.parse_args(argv)
+    if args.supervisor == 3:
+        from tests.supervisor3 import supervisorctl_command
+
+        SUPERVISORCTL[:] = supervisorctl_command()
     signal.signal(signal.SIGTERM, lambda signum, frame: STOP.set())
     say("INFO", "Rainbond allinone (simulated) is starting")
     if not start_containerd(args.conf, args.containerd_socket, args.timeout):

@@ -251,6 +251,8 @@ class Allinone:
     token: str = field(default_factory=lambda: os.environ.get(RUN_ENV) or secrets.token_hex(8))
     proc: subprocess.Popen[bytes] | None = None
     dropped_keys: list[str] = field(default_factory=list)
+    supervisor: int = 4
+    """supervisord's generation: 4 (the venv's, Python 3) or 3 (3.3.1 on Python 2.7, as in the image)."""
 
     def __post_init__(self) -> None:
         r = self.root
@@ -329,6 +331,8 @@ class Allinone:
                 f" --images {s.images} --data-dir /app/data --console-port {self.console_port} --timeout 45")
         if s.api:
             init += f" --api-dir {self.api_dir}"
+        if self.supervisor == 3:
+            init += " --supervisor 3"
         common = {"directory": str(REPO), "stopwaitsecs": "5", "stopasgroup": "true", "killasgroup": "true",
                   "stdout_logfile_maxbytes": "0", "stderr_logfile_maxbytes": "0"}
         return {
@@ -363,13 +367,14 @@ class Allinone:
 
     def start(self, timeout: float = 20.0) -> None:
         self.write_files()
-        env = {**os.environ, RUN_ENV: self.token, "PYTHONPATH": str(REPO)}
+        # supervisor 3 looks commands up on its own PATH (4 also on the program's `environment`).
+        env = {**os.environ, RUN_ENV: self.token, "PYTHONPATH": str(REPO),
+               "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
         # Append mode: the listener reopens this file as /dev/fd/2 and must not overwrite it.
         err = open(self.stderr_path, "ab")
         try:
-            binary = VENV_BIN / "supervisord"
             self.proc = subprocess.Popen(
-                [str(binary) if binary.exists() else "supervisord", "-c", str(self.conf)],
+                [*self.supervisord_argv(), "-c", str(self.conf)],
                 stdout=subprocess.DEVNULL, stderr=err, cwd=str(self.root), env=env, start_new_session=True,
             )
         finally:
@@ -378,6 +383,15 @@ class Allinone:
             raise RuntimeError(f"supervisord did not open {self.sock} within {timeout:.0f} s")
         if self.proc.poll() is not None:
             raise RuntimeError(f"supervisord exited at once ({self.proc.returncode}); see {self.stderr_path}")
+
+    def supervisord_argv(self) -> list[str]:
+        """supervisord of the chosen generation (3 raises ``Supervisor3Unavailable`` without Python 2.7)."""
+        if self.supervisor == 3:
+            from tests.supervisor3 import supervisord_command
+
+            return supervisord_command()
+        binary = VENV_BIN / "supervisord"
+        return [str(binary) if binary.exists() else "supervisord"]
 
     def rpc(self) -> Any:
         from supervisor.xmlrpc import SupervisorTransport

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests import supervisor3
 from tests.allinone.simulation import REPO, RUN_ENV, end_process_groups, kube_api_available, processes_with
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -103,3 +104,30 @@ def test_bind_mount_demo_diagnoses_the_image_load_loop_with_the_containerd_stand
     assert doc["phase"] == "images"
     assert doc["components"]["k3s"]["state"] in ("STOPPED", "UNKNOWN")
     assert "containerd: stand-in" in run.stdout
+
+
+def test_bind_mount_demo_under_the_images_supervisor_3(tmp_path: Path) -> None:
+    """`make demo SUPERVISOR=3`: supervisor 3.3.1 on Python 2.7 frames in bytes; the init program's
+    ANSI-coloured `····` lines still reach the diagnosis (the image-load loop), nothing is lost."""
+    try:
+        supervisor3.ensure_installed()
+    except supervisor3.Supervisor3Unavailable as e:
+        pytest.skip(f"supervisor {supervisor3.VERSION}: {e}")
+    run, doc, _ = _demo(tmp_path, "--scenario", "bind-mount", "--containerd", "stand-in", "--supervisor", "3", "--keep")
+    folder = _folder_of(run.stdout)
+    try:
+        log = (folder / "supervisord.log").read_text(errors="replace")
+        alerts = (folder / "supervisord.stderr").read_text(errors="replace")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "supervisord 3.3.1 on Python 2.7" in run.stdout
+    ids = {p["id"] for p in doc["problems"]}
+    assert ids & {"images.bind-mount-storage", "images.load-failed"}, ids
+    assert doc["phase"] == "images"
+    assert "bad result" not in log.lower() and "entered UNKNOWN state" not in log
+    assert "event buffer overflowed" not in log
+    # The listener's stderr is in text (the default alert_format): a resync or protocol error
+    # would stand there by its event name (the framing decision itself is tested in JSON by
+    # tests/integration/test_dind_layout.py).
+    assert "protocol_resync" not in alerts and "protocol_error" not in alerts

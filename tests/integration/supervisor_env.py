@@ -5,6 +5,7 @@ The test decides the programs; the listener section is included verbatim from
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests import supervisor3
 from tests.allinone.simulation import supervisord_head
 from tests.allinone.simulation import toml_text as _toml
 from tests.helpers import Reaper, wait_for
@@ -23,9 +27,23 @@ LISTENER_CONF = REPO / "conf" / "supervisord-watchdog.conf"
 VENV_BIN = Path(sys.executable).parent
 
 
+GENERATIONS = (4, 3)
+"""supervisor 4.3 on Python 3 (the project's venv) and 3.3.1 on Python 2.7 (the image's)."""
+
+
 def supervisord_binary() -> str:
     found = VENV_BIN / "supervisord"
     return str(found) if found.exists() else (shutil.which("supervisord") or "supervisord")
+
+
+def supervisord_argv(generation: int) -> list[str]:
+    """argv prefix of supervisord of that generation; skips the test where 3.3.1 cannot run."""
+    if generation == 4:
+        return [supervisord_binary()]
+    try:
+        return supervisor3.supervisord_command()
+    except supervisor3.Supervisor3Unavailable as e:
+        pytest.skip(f"supervisor {supervisor3.VERSION}: {e}")
 
 
 @dataclass
@@ -49,8 +67,13 @@ class Program:
 class Supervisor:
     """Start, ask, and stop a real supervisord whose config lives in ``root``."""
 
-    def __init__(self, root: Path, reaper: Reaper, programs: list[Program], watchdog_config: dict[str, Any]) -> None:
+    def __init__(self, root: Path, reaper: Reaper, programs: list[Program], watchdog_config: dict[str, Any],
+                 generation: int = 4, extra_sections: str = "", include: tuple[str, ...] = ()) -> None:
         self.root = root
+        self.generation = generation
+        self.extra_sections = extra_sections
+        self.include = include
+        """More ``[include] files`` globs (conf.d-style files), after the listener's section."""
         self.reaper = reaper
         self.programs = programs
         self.sock = root / "supervisor.sock"
@@ -69,14 +92,18 @@ class Supervisor:
     def write_conf(self) -> None:
         head = supervisord_head(self.sock, self.log_path, self.root / "supervisord.pid", self.logs,
                                 self.watchdog_toml, loglevel="debug")
+        if self.include:
+            head = head.replace(f"files={LISTENER_CONF}", " ".join([f"files={LISTENER_CONF}", *self.include]))
         body = "\n".join(p.section() for p in self.programs)
-        self.conf.write_text(head + "\n" + body)
+        self.conf.write_text(head + "\n" + body + self.extra_sections)
 
     def start(self) -> None:
         self.write_conf()
         err = open(self.stderr_path, "wb")
-        self.proc = self.reaper.spawn([supervisord_binary(), "-c", str(self.conf)], stdout=err, stderr=err,
-                                      cwd=str(self.root))
+        # supervisor 3 looks commands up on its own PATH (4 also on the program's `environment`).
+        env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        self.proc = self.reaper.spawn([*supervisord_argv(self.generation), "-c", str(self.conf)], stdout=err, stderr=err,
+                                      cwd=str(self.root), env=env)
         wait_for(self.sock.exists, 15, what="supervisord socket")
 
     @property

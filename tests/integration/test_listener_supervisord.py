@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import reaped, wait_for
 from tests.integration.containerd_env import require_containerd, write_config
-from tests.integration.supervisor_env import Program, Supervisor
+from tests.integration.supervisor_env import GENERATIONS, Program, Supervisor
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,8 +26,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "watchdog", *args], capture_output=True, text=True, timeout=30)
 
 
-def test_real_containerd_healthy_and_fatal_k3s_reach_status_file_and_stderr(tmp_path: Path) -> None:
-    """containerd RUNNING raises nothing; a k3s that exits at once goes FATAL and is diagnosed."""
+@pytest.mark.parametrize("generation", GENERATIONS, ids=lambda g: f"supervisor{g}")
+def test_real_containerd_healthy_and_fatal_k3s_reach_status_file_and_stderr(tmp_path: Path, generation: int) -> None:
+    """containerd RUNNING raises nothing; a k3s that exits at once goes FATAL and is diagnosed (3.3.1 and 4)."""
     containerd = require_containerd()
     with reaped() as reaper:
         logs = tmp_path / "logs"
@@ -45,6 +46,7 @@ def test_real_containerd_healthy_and_fatal_k3s_reach_status_file_and_stderr(tmp_
                 ),
             ],
             {"resolve_after_seconds": 2.0},
+            generation,
         )
         try:
             sup.start()
@@ -80,6 +82,9 @@ def test_real_containerd_healthy_and_fatal_k3s_reach_status_file_and_stderr(tmp_
             raised = [json.loads(line) for line in sup.listener_stderr().splitlines()
                       if line.startswith("{") and '"problem_raised"' in line]
             assert any(r["subject"] == "k3s" and r["id"].startswith("k3s.") for r in raised)
+            chosen = [json.loads(line) for line in sup.listener_stderr().splitlines()
+                      if line.startswith("{") and '"supervisor_len_unit"' in line]
+            assert [c["unit"] for c in chosen] == ["bytes" if generation == 3 else "characters"]
         finally:
             sup.stop()
         log = sup.supervisord_log()

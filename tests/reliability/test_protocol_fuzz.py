@@ -7,6 +7,7 @@ that is not a number or is too big, random text). Every item must be answered wi
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -146,6 +147,58 @@ def test_listener_survives_any_stream_and_answers_every_item(
     assert code == 0
     assert out.getvalue() == READY + (OK + READY) * answered
     events = stderr_log.events()  # every stderr line is one JSON object
+    assert not [e for e in events if e["event"] in ("event_handling_failed", "startup_check_failed")], events[-3:]
+
+
+# ------------------------------------------------------------------ bytes framing (supervisord 3 on Python 2)
+
+_raw_bytes = st.binary(max_size=200)
+"""What a program may print: supervisord 3 passes it through undecoded, invalid UTF-8 included."""
+
+
+@st.composite
+def well_formed_bytes(draw: st.DrawFn) -> bytes:
+    """A frame as supervisord 3.3.1 writes it: ``len`` counts the payload's bytes."""
+    eventname, payload = draw(st.one_of(state_payload(), log_payload(), other_payload()))
+    data = payload.encode("utf-8")
+    if eventname.startswith("PROCESS_LOG") and draw(st.booleans()):
+        data += draw(_raw_bytes)
+    tokens = [f"ver:3.0 server:supervisor serial:{draw(st.integers(0, 10**9))} pool:watchdog",
+              f"eventname:{eventname}", f"len:{len(data)}"]
+    return " ".join(tokens).encode() + b"\n" + data
+
+
+@st.composite
+def stream_bytes(draw: st.DrawFn) -> tuple[bytes, int, int]:
+    """(stream, items to answer, malformed items among them)."""
+    items = draw(st.lists(st.one_of(well_formed_bytes().map(lambda b: (b, False)),
+                                    malformed_line().map(lambda s: (s.encode("utf-8"), True))), max_size=25))
+    data = b"".join(b for b, _ in items)
+    answered, odd = len(items), sum(bad for _, bad in items)
+    if draw(st.booleans()):
+        data += "ver:3.0 eventname:PROCESS_LOG_STDOUT len:100\nprocessname:init channel:stdout\n镜像 ··".encode()
+        answered += 1
+    return data, answered, odd
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=stream_bytes())
+def test_listener_survives_any_byte_counted_stream_and_answers_every_item(
+    case: tuple[bytes, int, int], settings: Settings, rulebook: RuleBook, stderr_log: Captured
+) -> None:
+    """Under bytes framing too: exit 0 at EOF, one OK per item, stdout only protocol tokens, and at
+    most one stderr line per malformed item."""
+    data, answered, odd = case
+    stderr_log.reset()
+    out = io.StringIO()
+    channel = EventChannel(io.BytesIO(data), out, len_unit="bytes")
+    code = listen(dataclasses.replace(settings, supervisor_len_unit="bytes"), rulebook, channel, env={})
+    assert code == 0
+    assert out.getvalue() == READY + (OK + READY) * answered
+    assert channel.resyncs == 0  # in-memory input is never short but at its end
+    events = stderr_log.events()
+    assert len([e for e in events if e["event"] == "protocol_error"]) == odd  # one line each, no more
     assert not [e for e in events if e["event"] in ("event_handling_failed", "startup_check_failed")], events[-3:]
 
 

@@ -1,10 +1,17 @@
 """The supervisord eventlistener protocol, as pure functions (no I/O).
 
 supervisord writes a header line ``ver:3.0 server:supervisor serial:N pool:NAME poolserial:N
-eventname:NAME len:N`` then ``len`` characters of payload. supervisord 4 on Python 3 computes
-``len`` over the payload *string*, so it counts characters, not bytes (Supervisor/supervisor#1243).
+eventname:NAME len:N`` then ``len`` units of payload. supervisord 4 on Python 3 computes ``len``
+over the payload *string*, so it counts characters (Supervisor/supervisor#1243); supervisord on
+Python 2 (the image's Debian supervisor 3.3.1) passes the program's raw bytes, so it counts bytes.
 """
 from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from watchdog.model import Envelope, ProcessStateChange
 
@@ -93,3 +100,71 @@ def log_lines(envelope: Envelope) -> tuple[str, list[str]] | None:
         return None
     tokens, data = split_payload(envelope.payload)
     return tokens.get("processname", ""), data.splitlines()
+
+
+# ------------------------------------------------------------------ which unit `len` counts in
+
+LenUnit = Literal["bytes", "characters"]
+LEN_UNIT_SETTINGS = ("auto", "bytes", "characters")
+"""Values of the ``supervisor_len_unit`` setting."""
+
+_PYTHON = re.compile(r"^(?:python|pypy)(\d)?(?:\.\d+)*$")
+
+
+@dataclass(frozen=True)
+class LenUnitChoice:
+    """The unit the channel reads ``len`` in, and why (for the one start-up log line)."""
+
+    unit: LenUnit
+    reason: str
+
+
+def python_major(path: str) -> int | None:
+    """2 or 3 for an interpreter path such as ``/usr/bin/python2.7``; ``None`` when it does not say."""
+    m = _PYTHON.match(os.path.basename(path))
+    if m is None:
+        return None
+    if m.group(1):
+        return int(m.group(1))
+    return 2 if os.path.basename(path) == "pypy" else None
+
+
+def supervisor_major(version: str) -> int | None:
+    """The major number of ``supervisor.getSupervisorVersion()`` (``"3.3.1"`` → 3)."""
+    head = version.strip().split(".")[0]
+    return int(head) if head.isascii() and head.isdigit() else None
+
+
+def choose_len_unit(
+    configured: str,
+    *,
+    under_supervisord: bool,
+    parent_exe: str = "",
+    parent_argv: Sequence[str] = (),
+    ask_version: Callable[[], str | None] = lambda: None,
+) -> LenUnitChoice:
+    """Decide once at start; ``ask_version`` (XML-RPC) is only called when the interpreter does not tell.
+
+    The listener's parent is supervisord. Its interpreter decides: Python 2 counts bytes, Python 3
+    characters. When the interpreter cannot be read, supervisor < 4 (which only runs on Python 2)
+    means bytes. Otherwise characters: a byte-counted payload then only comes up short and is
+    resynchronised, never waited on.
+    """
+    if configured in ("bytes", "characters"):
+        return LenUnitChoice("bytes" if configured == "bytes" else "characters", "set in the config")
+    if not under_supervisord:
+        return LenUnitChoice("characters", "not started by supervisord (SUPERVISOR_ENABLED unset)")
+    if any("supervisor" in arg for arg in parent_argv):
+        for path in (parent_exe, parent_argv[0] if parent_argv else ""):
+            major = python_major(path) if path else None
+            if major == 2:
+                return LenUnitChoice("bytes", f"supervisord runs on Python 2 ({path})")
+            if major is not None:
+                return LenUnitChoice("characters", f"supervisord runs on Python {major} ({path})")
+    version = ask_version()
+    major = supervisor_major(version) if version else None
+    if major is not None and major < 4:
+        return LenUnitChoice("bytes", f"supervisord {version} (supervisor 3 runs on Python 2 only)")
+    if major is not None:
+        return LenUnitChoice("characters", f"supervisord {version}, interpreter unknown: Python 3 assumed")
+    return LenUnitChoice("characters", "neither supervisord's interpreter nor its version could be read")

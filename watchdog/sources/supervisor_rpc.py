@@ -74,6 +74,13 @@ class SupervisorRpc:
             return None
         return cls(url, timeout, env.get("SUPERVISOR_USERNAME", ""), env.get("SUPERVISOR_PASSWORD", ""))
 
+    def supervisor_version(self) -> str:
+        """``supervisor.getSupervisorVersion`` (e.g. ``"3.3.1"``); raises ``RpcUnavailable``."""
+        try:
+            return str(self._call("getSupervisorVersion"))
+        except xmlrpc.client.Fault as e:
+            raise RpcUnavailable(f"getSupervisorVersion: {e.faultString}") from e
+
     def all_process_info(self) -> list[ProcessInfo]:
         return [process_info_from_dict(d) for d in self._call("getAllProcessInfo")]
 
