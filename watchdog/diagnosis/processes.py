@@ -35,6 +35,7 @@ def apply_change(view: ProcessView, change: ProcessStateChange, now: float, wind
         pid=change.pid if running and change.pid else (view.pid if running else None),
         starts=starts,
         restarts=restarts,
+        expected=change.expected if change.to_state == "EXITED" else None,
     )
 
 
@@ -51,6 +52,7 @@ def apply_info(view: ProcessView, info: ProcessInfo | None, now: float) -> Proce
         since=since,
         pid=info.pid if info.state in ("RUNNING", "STARTING", "STOPPING") else None,
         exitstatus=info.exitstatus if info.state == "EXITED" else view.exitstatus,
+        expected=view.expected if info.state == view.state == "EXITED" else None,
     )
 
 
