@@ -17,7 +17,7 @@ from typing import IO, Any, Callable, Mapping
 from watchdog import __version__
 from watchdog.config import ConfigError, Settings, rule_paths
 from watchdog.diagnosis import host as host_checks
-from watchdog.diagnosis import phases, processes
+from watchdog.diagnosis import layouts, phases, processes
 from watchdog.diagnosis import region as region_diag
 from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.problems import Change, ProblemBook
@@ -114,9 +114,13 @@ class Monitor:
         self.writer = writer
         self.log = log or alerts.logger()
         self.started_at = clock()
+        # issue 9: the image layout decides the runtime program and k3s's logs (diagnosis/layouts.py)
+        self.base_settings, self.layout, self._layout_said = settings, layouts.resolve(settings.layout, None), False
+        settings = self.settings = layouts.settings_for(settings, self.layout)
         self.programs = {comp: p.program for comp, p in settings.programs.items()}
-        self.component_of = {prog: comp for comp, prog in self.programs.items()}
+        self.component_of = {prog: comp for comp, prog in self.programs.items() if prog}  # issue 9: embedded has no runtime
         self.processes: dict[str, ProcessView] = {comp: ProcessView() for comp in PROCESS_COMPONENTS}
+        self.processes = layouts.views_for(self.processes, self.layout)  # issue 9
         self.book = ProblemBook()
         self.timeline: dict[str, float | None] = {}
         self.region = RegionView()
@@ -628,8 +632,22 @@ class Monitor:
         except RpcUnavailable as e:
             self.log.warning("supervisor_rpc_failed", error=str(e))
             return
+        self.relayout(layouts.resolve(self.base_settings.layout, [i.name for i in infos]))  # issue 9
         self.processes = processes.views_from_infos(self.processes, infos, self.programs, now)
         self._diagnose_unexplained_failures(infos, now)
+
+    def relayout(self, layout: str) -> None:
+        """issue 9: run with ``layout`` (what supervisord's programs tell, or the configured one); said once."""
+        if layout != self.layout:
+            self.layout, self.settings = layout, layouts.settings_for(self.base_settings, layout)
+            self.programs = {comp: p.program for comp, p in self.settings.programs.items()}
+            self.component_of = {prog: comp for comp, prog in self.programs.items() if prog}
+            self.processes = layouts.views_for(self.processes, layout)
+            self._layout_said = False
+        if not self._layout_said:
+            self.log.info("layout", layout=layout, configured=self.base_settings.layout,
+                          runtime=self.programs["containerd"] or None, k3s_logs=list(self.settings.programs["k3s"].logs))
+            self._layout_said = True
 
     def _diagnose_unexplained_failures(self, infos: list[ProcessInfo], now: float) -> None:
         """A program found failed by a snapshot (the listener restarted, or missed the event)
@@ -691,6 +709,7 @@ class Monitor:
             started_at=self.started_at,
             overall=phases.overall(phase, self.book),
             phase=phase,
+            layout=self.layout,  # issue 9
             processes=dict(self.processes),
             region=self.region,
             host=self.host,

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from watchdog.model import LAYOUTS
+
 ENV_CONFIG = "RAINBOND_WATCHDOG_CONFIG"
 
 
@@ -133,6 +135,9 @@ class Settings:
     log_dir: str = "/app/logs"
     language: str = "zh,en"
     """Languages of the human text, in order; the status file always carries both."""
+    layout: str = "auto"
+    """The image layout: ``auto`` (from the programs supervisord has: ``docker`` is dockerd,
+    ``containerd`` is containerd, neither is embedded), or ``dockerd``, ``containerd``, ``embedded``."""
     programs: Mapping[str, ProgramSettings] = field(default_factory=_default_programs)
     kubernetes: KubeSettings = field(default_factory=KubeSettings)
     host: HostSettings = field(default_factory=HostSettings)
@@ -279,6 +284,8 @@ def _validate(s: Settings, source: str) -> None:
         raise bad("language", f"must list zh and/or en, got {s.language!r}")
     if not s.status_file:
         raise bad("status_file", "must not be empty")
+    if s.layout not in ("auto", *LAYOUTS):
+        raise bad("layout", f"must be one of auto, {', '.join(LAYOUTS)}, got {s.layout!r}")
     for name in ("containerd", "k3s", "console"):
         if name not in s.programs:
             raise bad(f"programs.{name}", "missing")
