@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 SCENARIO ?= cgroupv2
+LAYOUT ?= containerd
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,8 +24,8 @@ install: $(STAMP) ## create .venv and install the project with its test tools
 test: $(STAMP) ## run the whole test suite (ARGS= passes options to pytest)
 	$(BIN)/python -m pytest $(ARGS)
 
-demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount)
-	$(BIN)/python -m tests.allinone.demo --scenario $(SCENARIO) $(ARGS)
+demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount|snapshotter|graphdriver LAYOUT=containerd|embedded|dockerd)
+	$(BIN)/python -m tests.allinone.demo --scenario $(SCENARIO) --layout $(LAYOUT) $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict on watchdog/
 	$(BIN)/ruff check watchdog tests bench

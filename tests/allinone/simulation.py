@@ -50,6 +50,10 @@ class Scenario:
     """The init program's image load: ``ok`` or ``bind-mount`` (loops failing)."""
     expected: tuple[str, ...] = ()
     """The diagnosis ends the wait when any of these problem ids is active; empty: wait for healthy."""
+    docker: str = "healthy"
+    """The dockerd stand-in's scenario (tests/allinone/fake_dockerd.py), in the dockerd layout."""
+    layouts: tuple[str, ...] = ("dockerd", "containerd", "embedded")
+    """The image layouts (`make demo LAYOUT=...`) the scenario makes sense in."""
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -66,9 +70,18 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("crashloop", "k3s is up but a region pod is in CrashLoopBackOff",
                  api="crashloop", expected=("region.pod-crashloop",)),
         Scenario("bind-mount", "/app/data is a Windows/macOS host folder: loading the images fails, again and again",
-                 images="bind-mount", expected=("images.bind-mount-storage", "images.load-failed")),
+                 images="bind-mount", expected=("images.bind-mount-storage", "images.load-failed"),
+                 layouts=("dockerd", "containerd")),
+        Scenario("snapshotter", "k3s's embedded containerd cannot load its overlayfs snapshotter (no d_type under "
+                 "/app/data), so k3s gives up", k3s="snapshotter", expected=("containerd.snapshotter-failed",),
+                 layouts=("embedded",)),
+        Scenario("graphdriver", "dockerd cannot use overlay2 on its data folder and exits", docker="graphdriver",
+                 expected=("containerd.storage-driver-failed",), layouts=("dockerd",)),
     )
 }
+LAYOUT_PROGRAMS = {"dockerd": "docker", "containerd": "containerd", "embedded": None}
+"""The runtime program of each image layout (README, "Image layouts"); embedded has none."""
+LAYOUT_LOGS = {"dockerd": "dind.log", "containerd": "containerd.log"}
 
 
 def kube_api_available() -> bool:
@@ -251,6 +264,8 @@ class Allinone:
     token: str = field(default_factory=lambda: os.environ.get(RUN_ENV) or secrets.token_hex(8))
     proc: subprocess.Popen[bytes] | None = None
     dropped_keys: list[str] = field(default_factory=list)
+    layout: str = "containerd"
+    """The image layout simulated: ``dockerd`` (v5.7-v5.8), ``containerd`` (v5.10-v5.13), ``embedded`` (v5.14+)."""
 
     def __post_init__(self) -> None:
         r = self.root
@@ -319,22 +334,36 @@ class Allinone:
         )
         return f"{self.containerd} --config {conf}"
 
+    @property
+    def runtime_program(self) -> str | None:
+        """``containerd``, ``docker``, or ``None`` in the embedded layout (k3s runs its own)."""
+        return LAYOUT_PROGRAMS[self.layout]
+
     def programs(self) -> dict[str, dict[str, str]]:
         s = self.scenario
         py = sys.executable
         k3s = f"{py} -m tests.allinone.fake_k3s --scenario {s.k3s}"
         if s.api:
             k3s += f" --api-dir {self.api_dir} --api-scenario {s.api}"
+        if self.layout == "embedded":
+            k3s += f" --embedded-data-dir {self.data}"
         init = (f"{py} -m tests.allinone.init --conf {self.conf} --containerd-socket {self.containerd_sock}"
-                f" --images {s.images} --data-dir /app/data --console-port {self.console_port} --timeout 45")
+                f" --images {s.images} --data-dir /app/data --console-port {self.console_port} --timeout 45"
+                f" --runtime {self.runtime_program or 'none'}")
         if s.api:
             init += f" --api-dir {self.api_dir}"
         common = {"directory": str(REPO), "stopwaitsecs": "5", "stopasgroup": "true", "killasgroup": "true",
                   "stdout_logfile_maxbytes": "0", "stderr_logfile_maxbytes": "0"}
+        runtime: dict[str, dict[str, str]] = {}
+        if self.runtime_program is not None:
+            command = self.containerd_command() if self.layout == "containerd" else \
+                f"{py} -m tests.allinone.fake_dockerd --address {self.containerd_sock} --scenario {s.docker}"
+            runtime[self.runtime_program] = {
+                **common, "command": command, "autostart": "false", "autorestart": "true", "startsecs": "1",
+                "startretries": "3", "priority": "10", "redirect_stderr": "true",
+                "stdout_logfile": str(self.logs / LAYOUT_LOGS[self.layout])}
         return {
-            "containerd": {**common, "command": self.containerd_command(), "autostart": "false",
-                           "autorestart": "true", "startsecs": "1", "startretries": "3", "priority": "10",
-                           "redirect_stderr": "true", "stdout_logfile": str(self.logs / "containerd.log")},
+            **runtime,
             "k3s": {**common, "command": k3s, "autostart": "false", "autorestart": "true", "startsecs": "2",
                     "startretries": "2", "priority": "20", "redirect_stderr": "true",
                     "stdout_logfile": str(self.logs / "k3s.log")},
