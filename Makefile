@@ -24,7 +24,7 @@ install: $(STAMP) ## create .venv and install the project with its test tools
 test: $(STAMP) ## run the whole test suite (ARGS= passes options to pytest)
 	$(BIN)/python -m pytest $(ARGS)
 
-demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount|snapshotter|graphdriver LAYOUT=containerd|embedded|dockerd)
+demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount|snapshotter|graphdriver) (LAYOUT=containerd|embedded|dockerd)
 	$(BIN)/python -m tests.allinone.demo --scenario $(SCENARIO) --layout $(LAYOUT) $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict on watchdog/

@@ -92,3 +92,28 @@ def test_bind_mount_demo_diagnoses_the_image_load_loop_with_the_containerd_stand
     assert doc["phase"] == "images"
     assert doc["components"]["k3s"]["state"] in ("STOPPED", "UNKNOWN")
     assert "containerd: stand-in" in run.stdout
+
+
+def test_embedded_layout_demo_diagnoses_the_snapshotter_from_k3s_own_containerd_log(tmp_path: Path) -> None:
+    """LAYOUT=embedded (v5.14-style): no containerd program; the embedded containerd's snapshotter failure,
+    logged under the data folder, is k3s's diagnosis; the phase is k3s and the layout is named."""
+    run, doc, _ = _demo(tmp_path, "--scenario", "snapshotter", "--layout", "embedded")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["layout"] == "embedded" and doc["phase"] == "k3s" and doc["overall"] == "failed"
+    assert doc["components"]["containerd"]["state"] == "ABSENT"
+    assert doc["components"]["k3s"]["state"] == "FATAL"
+    problem = next(p for p in doc["problems"] if p["id"] == "containerd.snapshotter-failed")
+    assert problem["subject"] == "k3s" and problem["component"] == "k3s"
+    assert problem["source"].endswith("/data/k3s/agent/containerd/containerd.log")
+    assert any("failed to find snapshotter" in line for line in problem["evidence"])
+    assert "Layout: embedded" in run.stdout and "programs init, k3s, console" in run.stdout
+
+
+def test_dockerd_layout_demo_diagnoses_the_docker_program_from_dind_log(tmp_path: Path) -> None:
+    """LAYOUT=dockerd (v5.7-style): the `docker` program plays containerd's part, dind.log is its log."""
+    run, doc, _ = _demo(tmp_path, "--scenario", "graphdriver", "--layout", "dockerd")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["layout"] == "dockerd" and doc["phase"] == "containerd"
+    problem = next(p for p in doc["problems"] if p["id"] == "containerd.storage-driver-failed")
+    assert problem["subject"] == "docker" and problem["source"].endswith("/logs/dind.log")
+    assert doc["components"]["k3s"]["state"] in ("STOPPED", "UNKNOWN")
