@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from pathlib import Path
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
+from tests.allinone.simulation import toml_text
 from tests.helpers import state_frame, tick_frame
 from tests.test_app import Clock, FakeRpc, feed, status
+from watchdog import cli
 from watchdog.app import Monitor, run_status
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
@@ -113,3 +118,28 @@ def test_fatal_k3s_with_a_running_console_is_phase_k3s(settings: Settings, ruleb
     feed(mon, tick_frame(int(clock.t), 1))
     doc = status(settings)
     assert doc["layout"] == "containerd" and doc["phase"] == "k3s" and doc["overall"] == "failed"
+
+
+def test_diagnose_without_supervisord_finds_the_embedded_layout_by_its_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`diagnose` with supervisord unreachable: the embedded runtime's log tells the layout, and is read."""
+    monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
+    structlog.reset_defaults()
+    (tmp_path / "logs").mkdir()
+    runtime_log = tmp_path / "data" / "k3s" / "agent" / "containerd" / "containerd.log"
+    runtime_log.parent.mkdir(parents=True)
+    runtime_log.write_text(SNAPSHOTTER + "\n")
+    conf = tmp_path / "watchdog.toml"
+    conf.write_text(toml_text({
+        "status_file": str(tmp_path / "status" / "diagnosis.json"), "log_dir": str(tmp_path / "logs"),
+        "supervisor_url": f"unix://{tmp_path / 'no-supervisor.sock'}",
+        "host": {"paths": [str(tmp_path)], "data_dir": str(tmp_path / "data")},
+        "kubernetes": {"kubeconfig": str(tmp_path / "no-kubeconfig.yaml")},
+    }))
+    code = cli.main(["diagnose", "--json", "--config", str(conf)])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["layout"] == "embedded"
+    assert doc["components"]["containerd"]["state"] == "ABSENT"
+    (p,) = [p for p in doc["problems"] if p["id"] == "containerd.snapshotter-failed"]
+    assert p["subject"] == "k3s" and p["source"] == str(runtime_log)

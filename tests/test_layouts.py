@@ -89,3 +89,26 @@ def test_leaving_embedded_makes_the_runtime_unknown_until_supervisord_says() -> 
     assert layouts.views_for(views, "dockerd")["containerd"].state == UNKNOWN
     running = {"containerd": ProcessView("RUNNING", since=5.0)}
     assert layouts.views_for(running, "containerd") == running
+
+
+def test_runtime_logs_of_each_layout() -> None:
+    base = settings_from_dict({"log_dir": "/l", "host": {"data_dir": "/d"}})
+    assert layouts.runtime_logs(base) == {"dockerd": "/l/dind.log", "containerd": "/l/containerd.log",
+                                          "embedded": "/d/k3s/agent/containerd/containerd.log"}
+
+
+@pytest.mark.parametrize(
+    ("configured", "modified", "layout"),
+    [
+        ("auto", {}, "containerd"),
+        ("auto", {"embedded": 5.0}, "embedded"),
+        ("auto", {"dockerd": 5.0}, "dockerd"),
+        ("auto", {"containerd": 9.0, "embedded": 10.0}, "embedded"),  # upgraded from v5.13 to v5.14
+        ("auto", {"containerd": 10.0, "embedded": 9.0}, "containerd"),
+        ("dockerd", {"embedded": 10.0}, "dockerd"),
+    ],
+)
+def test_without_supervisord_the_newest_runtime_log_tells_the_layout(
+    configured: str, modified: dict[str, float], layout: str
+) -> None:
+    assert layouts.guess(configured, modified) == layout

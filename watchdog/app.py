@@ -894,6 +894,9 @@ def run_diagnose(
         log.warning("supervisor_unreachable", url=rpc.url if rpc else None,
                     note="program states unknown; reading the logs and the k3s API directly")
         mon.region_assume_up = True
+        # issue 9: without supervisord, the layout whose runtime log was written last
+        logs = layouts.runtime_logs(mon.base_settings)
+        mon.relayout(layouts.guess(settings.layout, {k: os.path.getmtime(p) for k, p in logs.items() if os.path.isfile(p)}))
         mon.scan_program_logs(now)
     mon.on_tick(now)
     waited = settings.kubernetes.timeout_seconds + DIAGNOSE_SLACK_SECONDS

@@ -88,3 +88,23 @@ def views_for(views: Mapping[str, ProcessView], layout: str) -> dict[str, Proces
     elif layout != EMBEDDED and current.state == ABSENT:
         out["containerd"] = ProcessView()
     return out
+
+
+def runtime_logs(base: Settings) -> dict[str, str]:
+    """Where each layout's runtime writes its log (to guess the layout when supervisord cannot say)."""
+    return {
+        DOCKERD: base.log_path(DOCKER_LOG),
+        CONTAINERD: base.log_path(_DEFAULT_RUNTIME.logs[0]),
+        EMBEDDED: os.path.join(base.host.data_dir, EMBEDDED_LOG),
+    }
+
+
+def guess(configured: str, modified: Mapping[str, float]) -> str:
+    """The layout for ``diagnose`` without supervisord: the configured one, or for ``auto`` the
+    layout whose runtime log was written last (``modified``: layout → mtime of the logs that
+    exist; an upgraded container keeps the old layout's log), else the fallback."""
+    if configured != AUTO:
+        return configured
+    if not modified:
+        return FALLBACK
+    return max(modified, key=lambda layout: modified[layout])
