@@ -142,4 +142,4 @@ def test_diagnose_without_supervisord_finds_the_embedded_layout_by_its_log(
     assert code == 1 and doc["layout"] == "embedded"
     assert doc["components"]["containerd"]["state"] == "ABSENT"
     (p,) = [p for p in doc["problems"] if p["id"] == "containerd.snapshotter-failed"]
-    assert p["subject"] == "k3s" and p["source"] == str(runtime_log)
+    assert (p["subject"], p["component"], p["source"]) == ("k3s", "k3s", str(runtime_log))

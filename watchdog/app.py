@@ -351,6 +351,7 @@ class Monitor:
                     findings.append(self.rules.finding(
                         m.rule.id, p.program, evidence=evidence_for(lines, list(m.line_numbers)),
                         source=tail.path, scope=f"logs:{comp}", details={"program": p.program},
+                        component=comp if comp in m.rule.components else None,  # issue 9: as for a failure event
                     ))
         self.book, changes = self.book.add(findings, now)
         return changes

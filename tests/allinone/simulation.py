@@ -59,7 +59,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("healthy", "every phase comes up: containerd, images, k3s, the region's pods, the console",
+        Scenario("healthy", "every phase comes up: the runtime, images, k3s, the region's pods, the console",
                  api="healthy"),
         Scenario("cgroupv2", "k3s dies entering cgroup v2 (Docker Desktop above 4.2.0 with an old image)",
                  k3s="cgroupv2", expected=("k3s.cgroupv2-unsupported",)),
