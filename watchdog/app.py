@@ -62,7 +62,7 @@ from watchdog.sources import kube
 from watchdog.sources import supervisor_protocol as proto
 from watchdog.sources.console_probe import probe as probe_console
 from watchdog.sources.host import HostReader
-from watchdog.sources.logs import LogUnreadable, open_log, read_tail
+from watchdog.sources.logs import LogUnreadable, modified_times, open_log, read_tail
 from watchdog.sources.supervisor_events import EventChannel
 from watchdog.sources.supervisor_rpc import RpcUnavailable, SupervisorRpc
 
@@ -896,8 +896,7 @@ def run_diagnose(
                     note="program states unknown; reading the logs and the k3s API directly")
         mon.region_assume_up = True
         # issue 9: without supervisord, the layout whose runtime log was written last
-        logs = layouts.runtime_logs(mon.base_settings)
-        mon.relayout(layouts.guess(settings.layout, {k: os.path.getmtime(p) for k, p in logs.items() if os.path.isfile(p)}))
+        mon.relayout(layouts.guess(settings.layout, modified_times(layouts.runtime_logs(mon.base_settings))))
         mon.scan_program_logs(now)
     mon.on_tick(now)
     waited = settings.kubernetes.timeout_seconds + DIAGNOSE_SLACK_SECONDS
