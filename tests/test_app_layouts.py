@@ -143,3 +143,55 @@ def test_diagnose_without_supervisord_finds_the_embedded_layout_by_its_log(
     assert doc["components"]["containerd"]["state"] == "ABSENT"
     (p,) = [p for p in doc["problems"] if p["id"] == "containerd.snapshotter-failed"]
     assert (p["subject"], p["component"], p["source"]) == ("k3s", "k3s", str(runtime_log))
+
+
+def test_containerd_layout_reads_containerd_log_when_k3s_fails(settings: Settings, rulebook: RuleBook) -> None:
+    """In every layout a k3s failure is diagnosed from k3s.log and the runtime's log: here a RUNNING
+    containerd whose CRI plugin found no snapshotter, and k3s giving up on it."""
+    Path(settings.log_dir, "containerd.log").write_text(SNAPSHOTTER + "\n")
+    Path(settings.log_dir, "k3s.log").write_text('time="2026-11-30T08:12:50Z" level=fatal msg="it broke"\n')
+    clock = Clock()
+    names = ("containerd", "k3s", "console")
+    mon = Monitor(settings, rulebook, clock=clock, rpc=FakeRpc(infos(names, containerd="RUNNING", k3s="FATAL")))
+    feed(mon, tick_frame(int(clock.t), 1), state_frame("FATAL", "k3s", "BACKOFF", 2))
+    doc = status(settings)
+    assert doc["layout"] == "containerd" and doc["phase"] == "k3s"
+    assert [(p["id"], p["subject"], p["component"]) for p in doc["problems"]] == \
+        [("containerd.snapshotter-failed", "k3s", "k3s")]
+
+
+def test_generic_k3s_failure_quotes_its_own_log_first(settings: Settings, rulebook: RuleBook, tmp_path: Path) -> None:
+    """A long runtime log does not crowd k3s's own last lines out of `k3s.start-failed`'s evidence."""
+    settings, runtime_log = embedded(settings, tmp_path)
+    runtime_log.write_text("".join(f'level=info msg="runtime line {i}"\n' for i in range(100)))
+    Path(settings.log_dir, "k3s.log").write_text("".join(f'level=info msg="k3s line {i}"\n' for i in range(100)))
+    clock = Clock()
+    mon = Monitor(settings, rulebook, clock=clock, rpc=FakeRpc(infos(V5_14, k3s="FATAL")))
+    feed(mon, tick_frame(int(clock.t), 1), state_frame("FATAL", "k3s", "BACKOFF", 2))
+    (p,) = [p for p in status(settings)["problems"] if p["id"] == "k3s.start-failed"]
+    assert len(p["evidence"]) <= 20
+    assert 'level=info msg="k3s line 99"' in p["evidence"] and 'level=info msg="runtime line 99"' in p["evidence"]
+    k3s_lines = [e for e in p["evidence"] if "k3s line" in e]
+    runtime_lines = [e for e in p["evidence"] if "runtime line" in e]
+    assert len(k3s_lines) >= len(runtime_lines) >= 5
+    assert p["evidence"].index(k3s_lines[-1]) < p["evidence"].index(runtime_lines[0])  # in the logs' order
+
+
+def test_offline_diagnose_raises_one_problem_per_cause_and_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """containerd.log is read for containerd and for k3s: a cause in it is raised once, under containerd."""
+    monkeypatch.delenv("SUPERVISOR_SERVER_URL", raising=False)
+    structlog.reset_defaults()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "containerd.log").write_text(SNAPSHOTTER + "\n")
+    conf = tmp_path / "watchdog.toml"
+    conf.write_text(toml_text({
+        "status_file": str(tmp_path / "status" / "diagnosis.json"), "log_dir": str(tmp_path / "logs"),
+        "supervisor_url": f"unix://{tmp_path / 'no-supervisor.sock'}", "host": {"paths": [str(tmp_path)]},
+        "kubernetes": {"kubeconfig": str(tmp_path / "no-kubeconfig.yaml")},
+    }))
+    assert cli.main(["diagnose", "--json", "--config", str(conf)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layout"] == "containerd"
+    assert [(p["id"], p["subject"]) for p in doc["problems"]] == [("containerd.snapshotter-failed", "containerd")]

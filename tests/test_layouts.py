@@ -37,9 +37,13 @@ def test_auto_without_word_from_supervisord_assumes_the_containerd_layout() -> N
     assert layouts.resolve("auto", None) == "containerd"
 
 
-def test_containerd_layout_keeps_the_configured_programs() -> None:
+def test_containerd_layout_keeps_the_programs_and_reads_containerd_log_when_k3s_fails() -> None:
     base = Settings()
-    assert layouts.settings_for(base, "containerd") == base
+    s = layouts.settings_for(base, "containerd")
+    assert s.programs["containerd"] == base.programs["containerd"]
+    assert s.programs["k3s"].logs == ("k3s.log", "containerd.log")
+    assert s.programs["console"] == base.programs["console"]
+    assert dataclasses.replace(s, programs=base.programs) == base
 
 
 def test_dockerd_layout_watches_the_docker_program_and_dind_log() -> None:
@@ -47,12 +51,13 @@ def test_dockerd_layout_watches_the_docker_program_and_dind_log() -> None:
     runtime = s.programs["containerd"]
     assert (runtime.program, runtime.logs) == ("docker", ("dind.log",))
     assert runtime.deadline_seconds == Settings().programs["containerd"].deadline_seconds
-    assert s.programs["k3s"] == Settings().programs["k3s"]
+    assert s.programs["k3s"].logs == ("k3s.log", "dind.log")
 
 
 def test_dockerd_layout_keeps_an_operators_own_runtime_program() -> None:
     base = settings_from_dict({"programs": {"containerd": {"program": "dockerd-custom", "logs": ["my.log"]}}})
     assert layouts.settings_for(base, "dockerd").programs["containerd"] == base.programs["containerd"]
+    assert layouts.settings_for(base, "dockerd").programs["k3s"].logs == ("k3s.log", "my.log")
     renamed_logs = settings_from_dict({"programs": {"containerd": {"logs": ["docker.log"]}}})
     runtime = layouts.settings_for(renamed_logs, "dockerd").programs["containerd"]
     assert (runtime.program, runtime.logs) == ("docker", ("docker.log",))
@@ -112,3 +117,8 @@ def test_without_supervisord_the_newest_runtime_log_tells_the_layout(
     configured: str, modified: dict[str, float], layout: str
 ) -> None:
     assert layouts.guess(configured, modified) == layout
+
+
+def test_a_runtime_log_k3s_already_reads_is_not_added_again() -> None:
+    base = settings_from_dict({"programs": {"k3s": {"logs": ["k3s.log", "containerd.log"]}}})
+    assert layouts.settings_for(base, "containerd").programs["k3s"].logs == ("k3s.log", "containerd.log")

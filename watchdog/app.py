@@ -348,6 +348,8 @@ class Monitor:
                 tail = self.read_tail(s.log_path(name))
                 lines = list(tail.lines)
                 for m in self.rules.match(lines, comp):
+                    if any(f.id == m.rule.id and f.source == tail.path for f in findings):
+                        continue  # issue 9: k3s also reads the runtime's log; one problem per cause and log
                     findings.append(self.rules.finding(
                         m.rule.id, p.program, evidence=evidence_for(lines, list(m.line_numbers)),
                         source=tail.path, scope=f"logs:{comp}", details={"program": p.program},

@@ -56,19 +56,22 @@ def runtime_programs(base: Mapping[str, ProgramSettings], layout: str, data_dir:
 
     dockerd: the runtime is the ``docker`` program with ``dind.log``, unless the operator named
     another program than ``containerd`` (then theirs is kept). embedded: the runtime has no program
-    (its component is ``ABSENT``) and k3s's logs gain the embedded containerd's log.
+    (its component is ``ABSENT``). In every layout k3s's logs gain the runtime's log (after its own).
     """
     out = dict(base)
     runtime = base["containerd"]
+    runtime_logs = runtime.logs
     if layout == DOCKERD and runtime.program == _DEFAULT_RUNTIME.program:
-        logs = (DOCKER_LOG,) if runtime.logs == _DEFAULT_RUNTIME.logs else runtime.logs
-        out["containerd"] = dataclasses.replace(runtime, program=DOCKER_PROGRAM, logs=logs)
+        runtime_logs = (DOCKER_LOG,) if runtime.logs == _DEFAULT_RUNTIME.logs else runtime.logs
+        out["containerd"] = dataclasses.replace(runtime, program=DOCKER_PROGRAM, logs=runtime_logs)
     elif layout == EMBEDDED:
         out["containerd"] = dataclasses.replace(runtime, program="", logs=())
-        k3s = base["k3s"]
-        embedded_log = os.path.join(data_dir, EMBEDDED_LOG)
-        if embedded_log not in k3s.logs:
-            out["k3s"] = dataclasses.replace(k3s, logs=(*k3s.logs, embedded_log))
+        runtime_logs = (os.path.join(data_dir, EMBEDDED_LOG),)
+    # In every layout a k3s failure is diagnosed from k3s's logs and the runtime's (k3s talks to it).
+    k3s = base["k3s"]
+    extra = tuple(log for log in runtime_logs if log not in k3s.logs)
+    if extra:
+        out["k3s"] = dataclasses.replace(k3s, logs=(*k3s.logs, *extra))
     return out
 
 

@@ -120,9 +120,7 @@ def generic_failure(
         evidence.append(f"exit status {exitstatus}: {meaning.en}")
     for tail in tails:
         evidence.extend(f"[{tail.path}] {n}" for n in tail.notes)
-    budget = max(0, 20 - len(evidence))
-    tail_lines = [line for tail in tails for line in tail.lines[-TAIL_EVIDENCE_LINES:]]
-    evidence.extend(tail_lines[-budget:] if budget else [])
+    evidence.extend(_tail_evidence(tails, max(0, 20 - len(evidence))))
     return rules.finding(
         f"{component}.start-failed",
         program,
@@ -136,6 +134,17 @@ def generic_failure(
             "exit_en": f", exit status {exitstatus}: {meaning.en}" if meaning else "",
         },
     )
+
+
+def _tail_evidence(tails: Sequence[LogTail], budget: int) -> list[str]:
+    """The last lines of each log, in order, the budget shared fairly: a long second log (k3s's
+    runtime log, the console's error log) does not crowd out the first."""
+    with_lines = [t for t in tails if t.lines]
+    out: list[str] = []
+    for i, tail in enumerate(with_lines):
+        share = min(TAIL_EVIDENCE_LINES, -(-(budget - len(out)) // (len(with_lines) - i)))  # the first gets the odd one
+        out.extend(tail.lines[-share:] if share > 0 else [])
+    return out
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
