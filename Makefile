@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 SCENARIO ?= cgroupv2
 SUPERVISOR ?= 4
+LAYOUT ?= containerd
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,8 +25,8 @@ install: $(STAMP) ## create .venv and install the project with its test tools
 test: $(STAMP) ## run the whole test suite (ARGS= passes options to pytest)
 	$(BIN)/python -m pytest $(ARGS)
 
-demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount) (SUPERVISOR=3: the image's supervisor 3.3.1)
-	$(BIN)/python -m tests.allinone.demo --scenario $(SCENARIO) --supervisor $(SUPERVISOR) $(ARGS)
+demo: $(STAMP) ## simulated allinone under real supervisord, ending in a diagnosis (SCENARIO=healthy|cgroupv2|conntrack|disk-full|crashloop|bind-mount|snapshotter|graphdriver) (LAYOUT=containerd|embedded|dockerd) (SUPERVISOR=3: the image's supervisor 3.3.1)
+	$(BIN)/python -m tests.allinone.demo --scenario $(SCENARIO) --layout $(LAYOUT) --supervisor $(SUPERVISOR) $(ARGS)
 
 lint: $(STAMP) ## ruff and mypy --strict on watchdog/
 	$(BIN)/ruff check watchdog tests bench

@@ -26,6 +26,7 @@ def test_contract_defaults() -> None:
     assert "/app/data" in s.host.paths
     assert s.rules[0] == "rules.toml"
     assert (s.alert_format, s.alert_color) == ("text", "auto")
+    assert s.layout == "auto" and s.host.data_dir == "/app/data"
 
 
 def test_every_key_of_the_packaged_file_is_known() -> None:
@@ -54,6 +55,8 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
         ("language = 'fr'", "language"),
         ("alert_format = 'xml'", "alert_format"),
         ("alert_color = 'yes'", "alert_color"),
+        ("layout = 'docker'", "layout"),
+        ("layout = 3", "layout"),
         ("[kubernetes]\npoll_seconds = -1", "kubernetes.poll_seconds"),
         ("[kubernetes]\nexpected_pods = 'rbd-api'", "kubernetes.expected_pods"),
         ("[programs.etcd]\nprogram = 'etcd'\nlogs = []", "programs.etcd"),
@@ -69,6 +72,13 @@ def test_invalid_config_names_file_and_key(tmp_path: Path, text: str, key: str |
     assert str(f) in str(e.value)
     if key:
         assert f": {key}" in str(e.value)
+
+
+@pytest.mark.parametrize("layout", ["auto", "dockerd", "containerd", "embedded"])
+def test_every_layout_is_accepted(tmp_path: Path, layout: str) -> None:
+    f = tmp_path / "w.toml"
+    f.write_text(f'layout = "{layout}"\n')
+    assert load_settings(f).layout == layout
 
 
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:

@@ -69,3 +69,13 @@ def test_single_huge_line_gives_its_end_with_a_note(tmp_path: Path) -> None:
     tail = read_tail(str(p), max_bytes=1000)
     assert len(tail.lines) == 1 and tail.lines[0].endswith("the end") and len(tail.lines[0]) <= 1000
     assert any("longer than" in n for n in tail.notes)
+
+
+def test_modified_times_skips_missing_files_and_folders(tmp_path: Path) -> None:
+    from watchdog.sources.logs import modified_times
+
+    f = tmp_path / "dind.log"
+    f.write_text("x\n")
+    os.utime(f, (1000.0, 1000.0))
+    got = modified_times({"dockerd": str(f), "containerd": str(tmp_path / "none.log"), "embedded": str(tmp_path)})
+    assert got == {"dockerd": 1000.0}

@@ -1,6 +1,7 @@
 """Rendering, atomic writing and reading of the status file."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -32,12 +33,19 @@ def snapshot(overall: Overall = Overall.STARTING, at: float = NOW) -> Snapshot:
 def test_render_follows_the_contract_top_level_fields() -> None:
     doc = render(snapshot())
     assert doc["schema"] == 1
-    assert set(doc) >= {"generated_at", "watchdog", "overall", "phase", "components", "timeline", "problems", "resolved"}
+    assert set(doc) >= {"generated_at", "watchdog", "overall", "phase", "layout", "components", "timeline", "problems",
+                        "resolved"}
     assert doc["generated_at"].endswith("Z")
     assert doc["components"]["containerd"] == {"state": "RUNNING", "since": doc["timeline"]["containerd"],
                                                "pid": 7, "exitstatus": None, "restarts": 0}
     assert set(doc["components"]["region"]) == {"api", "pods_total", "pods_ready", "pods"}
     assert doc["timeline"]["k3s"] is None and "ready" in doc["timeline"]
+
+
+def test_render_names_the_layout() -> None:
+    """The contract's `layout` field: which image layout the listener found."""
+    assert render(snapshot())["layout"] == "containerd"
+    assert render(dataclasses.replace(snapshot(), layout="embedded"))["layout"] == "embedded"
 
 
 def test_write_is_atomic_with_mode_0644(tmp_path: Path) -> None:

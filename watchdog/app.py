@@ -17,7 +17,7 @@ from typing import IO, Any, Callable, Mapping
 from watchdog import __version__
 from watchdog.config import ConfigError, KubeSettings, Settings, rule_paths
 from watchdog.diagnosis import host as host_checks
-from watchdog.diagnosis import phases, processes, reach
+from watchdog.diagnosis import layouts, phases, processes, reach
 from watchdog.diagnosis import region as region_diag
 from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.problems import Change, ProblemBook
@@ -64,7 +64,7 @@ from watchdog.sources import kube
 from watchdog.sources import supervisor_protocol as proto
 from watchdog.sources.console_probe import probe as probe_console
 from watchdog.sources.host import HostReader
-from watchdog.sources.logs import LogUnreadable, open_log, read_tail
+from watchdog.sources.logs import LogUnreadable, modified_times, open_log, read_tail
 from watchdog.sources.supervisor_events import EventChannel
 from watchdog.sources.supervisor_parent import parent_process
 from watchdog.sources.supervisor_rpc import RpcUnavailable, SupervisorRpc
@@ -117,9 +117,13 @@ class Monitor:
         self.writer = writer
         self.log = log or alerts.logger()
         self.started_at = clock()
+        # issue 9: the image layout decides the runtime program and k3s's logs (diagnosis/layouts.py)
+        self.base_settings, self.layout, self._layout_said = settings, layouts.resolve(settings.layout, None), False
+        settings = self.settings = layouts.settings_for(settings, self.layout)
         self.programs = {comp: p.program for comp, p in settings.programs.items()}
-        self.component_of = {prog: comp for comp, prog in self.programs.items()}
+        self.component_of = {prog: comp for comp, prog in self.programs.items() if prog}  # issue 9: embedded has no runtime
         self.processes: dict[str, ProcessView] = {comp: ProcessView() for comp in PROCESS_COMPONENTS}
+        self.processes = layouts.views_for(self.processes, self.layout)  # issue 9
         self.book = ProblemBook()
         self.timeline: dict[str, float | None] = {}
         self.region = RegionView()
@@ -351,9 +355,12 @@ class Monitor:
                 tail = self.read_tail(s.log_path(name))
                 lines = list(tail.lines)
                 for m in self.rules.match(lines, comp):
+                    if any(f.id == m.rule.id and f.source == tail.path for f in findings):
+                        continue  # issue 9: k3s also reads the runtime's log; one problem per cause and log
                     findings.append(self.rules.finding(
                         m.rule.id, p.program, evidence=evidence_for(lines, list(m.line_numbers)),
                         source=tail.path, scope=f"logs:{comp}", details={"program": p.program},
+                        component=comp if comp in m.rule.components else None,  # issue 9: as for a failure event
                     ))
         self.book, changes = self.book.add(self._with_host_facts(findings), now)  # issue 12:
         return changes
@@ -640,8 +647,22 @@ class Monitor:
         except RpcUnavailable as e:
             self.log.warning("supervisor_rpc_failed", error=str(e))
             return
+        self.relayout(layouts.resolve(self.base_settings.layout, [i.name for i in infos]))  # issue 9
         self.processes = processes.views_from_infos(self.processes, infos, self.programs, now)
         self._diagnose_unexplained_failures(infos, now)
+
+    def relayout(self, layout: str) -> None:
+        """issue 9: run with ``layout`` (what supervisord's programs tell, or the configured one); said once."""
+        if layout != self.layout:
+            self.layout, self.settings = layout, layouts.settings_for(self.base_settings, layout)
+            self.programs = {comp: p.program for comp, p in self.settings.programs.items()}
+            self.component_of = {prog: comp for comp, prog in self.programs.items() if prog}
+            self.processes = layouts.views_for(self.processes, layout)
+            self._layout_said = False
+        if not self._layout_said:
+            self.log.info("layout", layout=layout, configured=self.base_settings.layout,
+                          runtime=self.programs["containerd"] or None, k3s_logs=list(self.settings.programs["k3s"].logs))
+            self._layout_said = True
 
     def _diagnose_unexplained_failures(self, infos: list[ProcessInfo], now: float) -> None:
         """A program found failed by a snapshot (the listener restarted, or missed the event)
@@ -703,6 +724,7 @@ class Monitor:
             started_at=self.started_at,
             overall=phases.overall(phase, self.book),
             phase=phase,
+            layout=self.layout,  # issue 9
             processes=dict(self.processes),
             region=self.region,
             host=self.host,
@@ -911,8 +933,10 @@ def run_diagnose(
     mon.resync(now)
     reached = mon.rpc_reached(now)
     if not reached:
+        # issue 9: without supervisord, the layout whose runtime log was written last
+        mon.relayout(layouts.guess(settings.layout, modified_times(layouts.runtime_logs(mon.base_settings))))
         # issue 14: nothing at all to judge by (no supervisord, no log, no kubeconfig) is exit 2, not "no problems".
-        tails = [mon.read_tail(settings.log_path(n)) for p in settings.programs.values() for n in p.logs]
+        tails = [mon.read_tail(settings.log_path(n)) for p in mon.settings.programs.values() for n in p.logs]
         verdict = reach.cannot_judge([
             reach.Attempt(f"supervisord at {rpc.url}" if rpc else "supervisord (no $SUPERVISOR_SERVER_URL, "
                           "no supervisor_url)", False, "no answer"),

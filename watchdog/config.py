@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from watchdog.model import LAYOUTS
+
 ENV_CONFIG = "RAINBOND_WATCHDOG_CONFIG"
 
 
@@ -140,6 +142,9 @@ class Settings:
     alert_color: str = "auto"
     """Colours of the text lines, as the init script's: ``auto`` (only on a terminal, not with
     ``$NO_COLOR``), ``always`` (as ``docker logs`` shows the init script's), ``never``."""
+    layout: str = "auto"
+    """The image layout: ``auto`` (from the programs supervisord has: ``docker`` is dockerd,
+    ``containerd`` is containerd, neither is embedded), or ``dockerd``, ``containerd``, ``embedded``."""
     programs: Mapping[str, ProgramSettings] = field(default_factory=_default_programs)
     kubernetes: KubeSettings = field(default_factory=KubeSettings)
     host: HostSettings = field(default_factory=HostSettings)
@@ -296,6 +301,8 @@ def _validate(s: Settings, source: str) -> None:
         raise bad("alert_color", f"must be auto, always or never, got {s.alert_color!r}")
     if s.supervisor_len_unit not in ("auto", "bytes", "characters"):
         raise bad("supervisor_len_unit", f"must be auto, bytes or characters, got {s.supervisor_len_unit!r}")
+    if s.layout not in ("auto", *LAYOUTS):
+        raise bad("layout", f"must be one of auto, {', '.join(LAYOUTS)}, got {s.layout!r}")
     for name in ("containerd", "k3s", "console"):
         if name not in s.programs:
             raise bad(f"programs.{name}", "missing")

@@ -14,6 +14,8 @@ LANGUAGES = ("zh", "en")
 COMPONENTS = ("containerd", "images", "k3s", "console")
 PROCESS_COMPONENTS = ("containerd", "k3s", "console")
 PHASES = ("containerd", "images", "k3s", "region", "console")
+LAYOUTS = ("dockerd", "containerd", "embedded")
+"""The v5 allinone image layouts (contract, "Image layouts"): which program is the container runtime."""
 
 
 class Severity(enum.StrEnum):
@@ -178,6 +180,9 @@ class ProcessView:
     restarts: int = 0
     starts: tuple[float, ...] = field(default=(), repr=False)
     """Recent times the program entered STARTING (for flapping windows)."""
+    expected: bool | None = None
+    """For ``EXITED``: whether supervisord called the exit expected (from the event); ``None``
+    when unknown (a snapshot says only the exit status)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`make demo`: a simulated allinone under a real supervisord, ending in the watchdog's diagnosis.
 
-Usage: python -m tests.allinone.demo [--scenario NAME] [--supervisor 3|4] [--timeout SECONDS] [--keep]
-       [--json-out FILE]
+Usage: python -m tests.allinone.demo [--scenario NAME] [--layout dockerd|containerd|embedded]
+                                      [--supervisor 3|4] [--timeout SECONDS] [--keep] [--json-out FILE]
 
 Starts supervisord in a temporary folder with the shipped ``[eventlistener:watchdog]`` section, an
 init program that boots the phases like the image's ``entrypoint-dind.sh``, containerd (the real
@@ -38,6 +38,7 @@ NOTE = "   -- "
 the demo's own remarks between them start with this."""
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TRANSIENT = frozenset({"STARTING", "BACKOFF", "STOPPING"})
+LAYOUT_IMAGES = {"dockerd": "v5.7-v5.8", "containerd": "v5.10-v5.13", "embedded": "v5.9, v5.14-v5.17"}
 SETTLE_SECONDS = 15.0
 """After the expected problem appears, wait at most this long for the programs to settle."""
 
@@ -181,7 +182,7 @@ def settled(doc: dict[str, Any]) -> bool:
 
 def headline(doc: dict[str, Any]) -> str:
     problems = ", ".join(f"{p.get('id')}({p.get('subject')})" for p in doc.get("problems", [])) or "none"
-    return f"phase {doc.get('phase')}, overall {doc.get('overall')}, problems: {problems}"
+    return f"layout {doc.get('layout')}, phase {doc.get('phase')}, overall {doc.get('overall')}, problems: {problems}"
 
 
 def watch(sim: Allinone, timeout: float) -> tuple[dict[str, Any], bool]:
@@ -234,23 +235,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"demo: scenario {scenario.name} needs the Kubernetes API stand-in (tests/kube_api/server.py), "
               "which this checkout does not have", file=sys.stderr)
         return 2
+    if args.layout not in scenario.layouts:
+        print(f"demo: scenario {scenario.name} is for the layouts {', '.join(scenario.layouts)}, "
+              f"not {args.layout}", file=sys.stderr)
+        return 2
     containerd = None if args.containerd == "stand-in" else real_containerd()
     if args.containerd == "real" and containerd is None:
         print("demo: --containerd real needs containerd installed and root", file=sys.stderr)
         return 2
     root = Path(tempfile.mkdtemp(prefix="rainbond-demo-"))
-    sim = Allinone(root, scenario, containerd=containerd, supervisor=args.supervisor)
+    sim = Allinone(root, scenario, containerd=containerd, supervisor=args.supervisor, layout=args.layout)
     say(f"rainbond-watchdog demo — scenario {scenario.name}: {scenario.story}")
     why = "as asked" if args.containerd == "stand-in" else "the real one needs containerd installed and root"
-    say(f"folder {root}; containerd: {'real, ' + containerd if containerd else f'stand-in ({why})'}")
+    runtime = {"dockerd": "program docker (dockerd stand-in, logs/dind.log)",
+               "embedded": "none (k3s's own, logging to data/k3s/agent/containerd/containerd.log)"}.get(
+        args.layout, f"containerd: {'real, ' + containerd if containerd else f'stand-in ({why})'}")
+    say(f"folder {root}; layout {args.layout}: {LAYOUT_IMAGES[args.layout]}; runtime {runtime}")
     code = 0
     try:
         sim.start()
         if sim.dropped_keys:
             say(f"(config keys this checkout does not know yet, left out: {', '.join(sim.dropped_keys)})")
         generation = "3.3.1 on Python 2.7, as in the image" if args.supervisor == 3 else "4 on Python 3"
-        say(f"supervisord {generation}, pid {sim.proc.pid if sim.proc else '?'}: programs init, containerd, k3s, "
-            "console and the watchdog listener (conf/supervisord-watchdog.conf)")
+        programs = ", ".join(p for p in ("init", sim.runtime_program, "k3s", "console") if p)
+        say(f"supervisord {generation}, pid {sim.proc.pid if sim.proc else '?'}: programs {programs} and the "
+            "watchdog listener (conf/supervisord-watchdog.conf)")
         doc, done = watch(sim, args.timeout)
         if not doc:
             say("demo: the watchdog wrote no status file; its stderr follows")
@@ -290,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--containerd", choices=["auto", "real", "stand-in"], default="auto")
     parser.add_argument("--supervisor", type=int, choices=[3, 4], default=4,
                         help="supervisord generation: 4 (Python 3) or 3 (3.3.1 on Python 2.7, the image's)")
+    parser.add_argument("--layout", choices=sorted(LAYOUT_IMAGES), default="containerd",
+                        help="the image layout simulated (default containerd, v5.10-v5.13)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, status file)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the final status document here")
     args = parser.parse_args(argv)

@@ -1,8 +1,13 @@
 """A stand-in for k3s: writes real-looking k3s log lines to stdout, then behaves per scenario.
 
-Usage: python -m tests.allinone.fake_k3s --scenario healthy|cgroupv2|conntrack|disk-full|crash
-                                         [--api-dir DIR --api-scenario NAME]
+Usage: python -m tests.allinone.fake_k3s --scenario healthy|cgroupv2|conntrack|disk-full|crash|snapshotter
+                                         [--api-dir DIR --api-scenario NAME] [--embedded-data-dir DIR]
 `healthy` keeps running until SIGTERM; the failures exit 1 after their lines, as k3s does.
+With ``--embedded-data-dir`` it behaves like k3s in the v5.9/v5.14+ images (the embedded layout):
+it runs "its own containerd", whose lines go to ``DIR/k3s/agent/containerd/containerd.log`` (not
+stdout), and imports ``DIR/k3s/agent/images/*.tar`` itself. `snapshotter` is the embedded
+containerd failing to load its overlayfs snapshotter (the data folder has no d_type), after
+which k3s gives up.
 With ``--api-dir``, a healthy k3s also serves the Kubernetes API stand-in
 (``python -m tests.kube_api.server --dir DIR --scenario NAME``, which writes ``DIR/kubeconfig.yaml``
 and ``DIR/port`` when ready) as its child, and stops it on SIGTERM.
@@ -44,7 +49,33 @@ FAILURES = {
     "crash": [
         'level=fatal msg="starting kubernetes: preparing server: init cluster datastore and https: listen tcp :6443: bind: address already in use"',
     ],
+    "snapshotter": [  # after the embedded containerd's lines (embedded_runtime)
+        'level=info msg="Waiting for containerd startup: rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService"',
+        'level=info msg="Waiting for containerd startup: rpc error: code = Unimplemented desc = unknown service runtime.v1.RuntimeService"',
+        'level=fatal msg="failed to wait for containerd: CRI v1 runtime API is not implemented for endpoint \\"unix:///run/k3s/containerd/containerd.sock\\""',
+    ],
 }
+
+
+EMBEDDED_CONTAINERD = [
+    'level=info msg="starting containerd" revision=383ce4e834e4d2ae5e1869475379e70618bdcc33 version=v1.7.7-k3s1',
+    'level=info msg="loading plugin \\"io.containerd.content.v1.content\\"..." type=io.containerd.content.v1',
+    'level=info msg="loading plugin \\"io.containerd.snapshotter.v1.overlayfs\\"..." type=io.containerd.snapshotter.v1',
+]
+EMBEDDED_HEALTHY = [
+    'level=info msg="loading plugin \\"io.containerd.grpc.v1.cri\\"..." type=io.containerd.grpc.v1',
+    'level=info msg=serving... address=/run/k3s/containerd/containerd.sock',
+    'level=info msg="containerd successfully booted in 0.051234s"',
+]
+EMBEDDED_SNAPSHOTTER = [
+    'level=warning msg="failed to load plugin io.containerd.snapshotter.v1.overlayfs" error="{root}/io.containerd.'
+    'snapshotter.v1.overlayfs does not support d_type. If the backing filesystem is xfs, please reformat with ftype=1 '
+    'to enable d_type support"',
+    'level=info msg="loading plugin \\"io.containerd.grpc.v1.cri\\"..." type=io.containerd.grpc.v1',
+    'level=warning msg="failed to load plugin io.containerd.grpc.v1.cri" error="failed to create CRI service: '
+    'failed to find snapshotter \\"overlayfs\\""',
+    'level=info msg=serving... address=/run/k3s/containerd/containerd.sock',
+]
 
 
 def stamp(line: str) -> str:
@@ -86,15 +117,44 @@ def stop_api(api: subprocess.Popen[bytes] | None) -> None:
         api.wait(timeout=10)
 
 
+def embedded_runtime(data_dir: Path, failing: bool) -> None:
+    """k3s's own containerd (the embedded layout): its lines go to its log file under the data folder."""
+    root = data_dir / "k3s" / "agent" / "containerd"
+    root.mkdir(parents=True, exist_ok=True)
+    log = root / "containerd.log"
+    print(stamp(f'level=info msg="Logging containerd to {log}"'), flush=True)
+    print(stamp(f'level=info msg="Running containerd -c {data_dir}/k3s/agent/etc/containerd/config.toml '
+                f'-a /run/k3s/containerd/containerd.sock --state /run/k3s/containerd --root {root}"'), flush=True)
+    lines = EMBEDDED_CONTAINERD + (EMBEDDED_SNAPSHOTTER if failing else EMBEDDED_HEALTHY)
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.writelines(stamp(line.replace("{root}", str(root))) + "\n" for line in lines)
+
+
+def import_images(data_dir: Path) -> None:
+    """v5.14+: k3s imports the platform images from its agent/images folder itself."""
+    folder = data_dir / "k3s" / "agent" / "images"
+    for archive in sorted(folder.glob("*.tar")) if folder.is_dir() else []:
+        print(stamp(f'level=info msg="Importing images from {archive}"'), flush=True)
+        print(stamp(f'level=info msg="Imported images from {archive} in 2.104s"'), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", default="healthy", choices=["healthy", *FAILURES])
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before failing")
     parser.add_argument("--api-dir", type=Path, help="serve the Kubernetes API stand-in from this folder")
     parser.add_argument("--api-scenario", default="healthy", help="scenario of the API stand-in")
+    parser.add_argument("--embedded-data-dir", type=Path, help="run as in the embedded layout, with this data folder")
     args = parser.parse_args(argv)
     for line in START:
         print(stamp(line), flush=True)
+    if args.embedded_data_dir is not None:
+        embedded_runtime(args.embedded_data_dir, failing=args.scenario == "snapshotter")
+        if args.scenario != "snapshotter":
+            import_images(args.embedded_data_dir)
+    elif args.scenario == "snapshotter":
+        print(stamp('level=fatal msg="the snapshotter scenario needs --embedded-data-dir"'), flush=True)
+        return 2
     if args.scenario == "healthy":
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

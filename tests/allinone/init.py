@@ -2,6 +2,7 @@
 
 Usage: python -m tests.allinone.init --conf SUPERVISORD_CONF --containerd-socket SOCKET
        [--images ok|bind-mount] [--api-dir DIR] [--console-port PORT] [--timeout SECONDS]
+       [--runtime containerd|docker|none]
 
 Phases, as in the image: `supervisorctl -c CONF start containerd` and wait for its socket; load the
 platform images (nerdctl-load-like lines; `bind-mount` loops failing as nerdctl does on a Windows
@@ -115,15 +116,17 @@ def socket_answers(path: str) -> bool:
     return True
 
 
-def start_containerd(conf: str, sock: str, timeout: float) -> bool:
-    supervisorctl(conf, "start", "containerd")
-    say("INFO", "Containerd is starting, please wait ············································")
+def start_containerd(conf: str, sock: str, timeout: float, program: str = "containerd") -> bool:
+    """Start the runtime program (``containerd``; ``docker`` in the v5.7-v5.8 images) and wait for its socket."""
+    name, log = ("Docker", "dind.log") if program == "docker" else ("Containerd", "containerd.log")
+    supervisorctl(conf, "start", program)
+    say("INFO", f"{name} is starting, please wait ············································")
     if wait(lambda: socket_answers(sock), timeout):
-        say("INFO", "Containerd started successfully")
+        say("INFO", f"{name} started successfully")
         return True
     if not STOP.is_set():
-        say("ERROR", "Containerd failed to start. Please use the command to view the containerd log "
-                     "'docker exec rainbond-allinone /bin/cat /app/logs/containerd.log'")
+        say("ERROR", f"{name} failed to start. Please use the command to view the {program} log "
+                     f"'docker exec rainbond-allinone /bin/cat /app/logs/{log}'")
     return False
 
 
@@ -282,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retry-seconds", type=float, default=3.0, help="pause between failed image loads")
     parser.add_argument("--supervisor", type=int, choices=[3, 4], default=4,
                         help="3: drive supervisord with supervisor 3.3.1's own supervisorctl (Python 2.7)")
+    parser.add_argument("--runtime", choices=["containerd", "docker", "none"], default="containerd",
+                        help="the runtime program of the image layout; none: k3s's own (v5.14+, k3s loads the images)")
     args = parser.parse_args(argv)
     if args.supervisor == 3:
         from tests.supervisor3 import supervisorctl_command
@@ -289,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         SUPERVISORCTL[:] = supervisorctl_command()
     signal.signal(signal.SIGTERM, lambda signum, frame: STOP.set())
     say("INFO", "Rainbond allinone (simulated) is starting")
-    if not start_containerd(args.conf, args.containerd_socket, args.timeout):
-        return 0 if STOP.is_set() else 1
-    if not load_images(args.images, args.data_dir, args.retry_seconds):
-        return 0
+    if args.runtime != "none":  # the embedded layout (v5.14+) has no runtime program and no image load here
+        if not start_containerd(args.conf, args.containerd_socket, args.timeout, args.runtime):
+            return 0 if STOP.is_set() else 1
+        if not load_images(args.images, args.data_dir, args.retry_seconds):
+            return 0
     if not start_k3s(args.conf, args.api_dir, args.timeout):
         return 0 if STOP.is_set() else 1
     if args.api_dir is not None and not start_region(args.api_dir):

@@ -50,12 +50,16 @@ class Scenario:
     """The init program's image load: ``ok`` or ``bind-mount`` (loops failing)."""
     expected: tuple[str, ...] = ()
     """The diagnosis ends the wait when any of these problem ids is active; empty: wait for healthy."""
+    docker: str = "healthy"
+    """The dockerd stand-in's scenario (tests/allinone/fake_dockerd.py), in the dockerd layout."""
+    layouts: tuple[str, ...] = ("dockerd", "containerd", "embedded")
+    """The image layouts (`make demo LAYOUT=...`) the scenario makes sense in."""
 
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("healthy", "every phase comes up: containerd, images, k3s, the region's pods, the console",
+        Scenario("healthy", "every phase comes up: the runtime, images, k3s, the region's pods, the console",
                  api="healthy"),
         Scenario("cgroupv2", "k3s dies entering cgroup v2 (Docker Desktop above 4.2.0 with an old image)",
                  k3s="cgroupv2", expected=("k3s.cgroupv2-unsupported",)),
@@ -66,9 +70,18 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("crashloop", "k3s is up but a region pod is in CrashLoopBackOff",
                  api="crashloop", expected=("region.pod-crashloop",)),
         Scenario("bind-mount", "/app/data is a Windows/macOS host folder: loading the images fails, again and again",
-                 images="bind-mount", expected=("images.bind-mount-storage", "images.load-failed")),
+                 images="bind-mount", expected=("images.bind-mount-storage", "images.load-failed"),
+                 layouts=("dockerd", "containerd")),
+        Scenario("snapshotter", "k3s's embedded containerd cannot load its overlayfs snapshotter (no d_type under "
+                 "/app/data), so k3s gives up", k3s="snapshotter", expected=("containerd.snapshotter-failed",),
+                 layouts=("embedded",)),
+        Scenario("graphdriver", "dockerd cannot use overlay2 on its data folder and exits", docker="graphdriver",
+                 expected=("containerd.storage-driver-failed",), layouts=("dockerd",)),
     )
 }
+LAYOUT_PROGRAMS = {"dockerd": "docker", "containerd": "containerd", "embedded": None}
+"""The runtime program of each image layout (README, "Image layouts"); embedded has none."""
+LAYOUT_LOGS = {"dockerd": "dind.log", "containerd": "containerd.log"}
 
 
 def kube_api_available() -> bool:
@@ -253,6 +266,8 @@ class Allinone:
     dropped_keys: list[str] = field(default_factory=list)
     supervisor: int = 4
     """supervisord's generation: 4 (the venv's, Python 3) or 3 (3.3.1 on Python 2.7, as in the image)."""
+    layout: str = "containerd"
+    """The image layout simulated: ``dockerd`` (v5.7-v5.8), ``containerd`` (v5.10-v5.13), ``embedded`` (v5.14+)."""
 
     def __post_init__(self) -> None:
         r = self.root
@@ -321,24 +336,41 @@ class Allinone:
         )
         return f"{self.containerd} --config {conf}"
 
+    @property
+    def runtime_program(self) -> str | None:
+        """``containerd``, ``docker``, or ``None`` in the embedded layout (k3s runs its own)."""
+        return LAYOUT_PROGRAMS[self.layout]
+
     def programs(self) -> dict[str, dict[str, str]]:
         s = self.scenario
         py = sys.executable
         k3s = f"{py} -m tests.allinone.fake_k3s --scenario {s.k3s}"
         if s.api:
             k3s += f" --api-dir {self.api_dir} --api-scenario {s.api}"
+        if self.layout == "embedded":
+            k3s += f" --embedded-data-dir {self.data}"
         init = (f"{py} -m tests.allinone.init --conf {self.conf} --containerd-socket {self.containerd_sock}"
-                f" --images {s.images} --data-dir /app/data --console-port {self.console_port} --timeout 45")
+                f" --images {s.images} --data-dir /app/data --console-port {self.console_port} --timeout 45"
+                f" --runtime {self.runtime_program or 'none'}")
         if s.api:
             init += f" --api-dir {self.api_dir}"
         if self.supervisor == 3:
             init += " --supervisor 3"
         common = {"directory": str(REPO), "stopwaitsecs": "5", "stopasgroup": "true", "killasgroup": "true",
                   "stdout_logfile_maxbytes": "0", "stderr_logfile_maxbytes": "0"}
+        runtime: dict[str, dict[str, str]] = {}
+        if self.runtime_program is not None:
+            command = self.containerd_command() if self.layout == "containerd" else \
+                f"{py} -m tests.allinone.fake_dockerd --address {self.containerd_sock} --scenario {s.docker}"
+            # The dockerd stand-in imports more than the containerd one: on a busy machine its start
+            # to a quick failure may exceed 1 s, which supervisord would count as a good start.
+            startsecs = "1" if self.layout == "containerd" else "5"
+            runtime[self.runtime_program] = {
+                **common, "command": command, "autostart": "false", "autorestart": "true", "startsecs": startsecs,
+                "startretries": "3", "priority": "10", "redirect_stderr": "true",
+                "stdout_logfile": str(self.logs / LAYOUT_LOGS[self.layout])}
         return {
-            "containerd": {**common, "command": self.containerd_command(), "autostart": "false",
-                           "autorestart": "true", "startsecs": "1", "startretries": "3", "priority": "10",
-                           "redirect_stderr": "true", "stdout_logfile": str(self.logs / "containerd.log")},
+            **runtime,
             "k3s": {**common, "command": k3s, "autostart": "false", "autorestart": "true", "startsecs": "2",
                     "startretries": "2", "priority": "20", "redirect_stderr": "true",
                     "stdout_logfile": str(self.logs / "k3s.log")},
@@ -356,6 +388,11 @@ class Allinone:
         for d in (self.logs, self.data, self.api_dir, self.status_file.parent, self.containerd_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.watchdog_toml.write_text(toml_text(self.watchdog_settings()))
+        if self.layout == "embedded":
+            # v5.14+: the platform images wait in k3s's agent/images folder; k3s imports them itself.
+            images = self.data / "k3s" / "agent" / "images"
+            images.mkdir(parents=True, exist_ok=True)
+            (images / "rainbond-v5.17.3-release.tar").write_bytes(b"")
         head = supervisord_head(self.sock, self.supervisord_log, self.root / "supervisord.pid", self.logs,
                                 self.watchdog_toml, loglevel="info", extra_env='PYTHONUNBUFFERED="1"')
         body = ""

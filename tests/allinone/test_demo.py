@@ -131,3 +131,48 @@ def test_bind_mount_demo_under_the_images_supervisor_3(tmp_path: Path) -> None:
     # would stand there by its event name (the framing decision itself is tested in JSON by
     # tests/integration/test_dind_layout.py).
     assert "protocol_resync" not in alerts and "protocol_error" not in alerts
+def test_embedded_layout_demo_diagnoses_the_snapshotter_from_k3s_own_containerd_log(tmp_path: Path) -> None:
+    """LAYOUT=embedded (v5.14-style): no containerd program; the embedded containerd's snapshotter failure,
+    logged under the data folder, is k3s's diagnosis; the phase is k3s and the layout is named."""
+    run, doc, _ = _demo(tmp_path, "--scenario", "snapshotter", "--layout", "embedded")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["layout"] == "embedded" and doc["phase"] == "k3s" and doc["overall"] == "failed"
+    assert doc["components"]["containerd"]["state"] == "ABSENT"
+    assert doc["components"]["k3s"]["state"] == "FATAL"
+    problem = next(p for p in doc["problems"] if p["id"] == "containerd.snapshotter-failed")
+    assert problem["subject"] == "k3s" and problem["component"] == "k3s"
+    assert problem["source"].endswith("/data/k3s/agent/containerd/containerd.log")
+    assert any("failed to find snapshotter" in line for line in problem["evidence"])
+    assert "Layout: embedded" in run.stdout and "programs init, k3s, console" in run.stdout
+
+
+def test_dockerd_layout_demo_diagnoses_the_docker_program_from_dind_log(tmp_path: Path) -> None:
+    """LAYOUT=dockerd (v5.7-style): the `docker` program plays containerd's part, dind.log is its log."""
+    run, doc, _ = _demo(tmp_path, "--scenario", "graphdriver", "--layout", "dockerd")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["layout"] == "dockerd" and doc["phase"] == "containerd"
+    problem = next(p for p in doc["problems"] if p["id"] == "containerd.storage-driver-failed")
+    assert problem["subject"] == "docker" and problem["source"].endswith("/logs/dind.log")
+    assert doc["components"]["k3s"]["state"] in ("STOPPED", "UNKNOWN")
+
+
+def test_embedded_layout_healthy_demo_boots_without_a_runtime_program(tmp_path: Path) -> None:
+    """LAYOUT=embedded, healthy: a v5.14-style boot (no runtime program, k3s imports the images) ends ready;
+    the skipped runtime stage stays ABSENT with no timeline entry."""
+    if not kube_api_available():
+        pytest.skip("the Kubernetes API stand-in (tests/kube_api/server.py) is not in this checkout")
+    run, doc, _ = _demo(tmp_path, "--scenario", "healthy", "--layout", "embedded", "--keep")
+    folder = _folder_of(run.stdout)
+    try:
+        k3s_log = (folder / "logs" / "k3s.log").read_text(errors="replace")
+        runtime_log = (folder / "data" / "k3s" / "agent" / "containerd" / "containerd.log").read_text()
+        has_containerd_log = (folder / "logs" / "containerd.log").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert doc["layout"] == "embedded" and doc["overall"] == "healthy" and doc["phase"] == "ready", doc.get("problems")
+    assert doc["components"]["containerd"]["state"] == "ABSENT"
+    assert doc["timeline"]["containerd"] is None
+    assert all(doc["timeline"].get(p) for p in ("images", "k3s", "region", "console"))
+    assert "Imported images from" in k3s_log and "containerd successfully booted" in runtime_log
+    assert not has_containerd_log

@@ -85,6 +85,60 @@ def test_k3s_stand_in_failure_lines_are_recognised_by_the_shipped_rules(rulebook
         assert problem_id in ids, (k3s_scenario, ids)
 
 
+def test_embedded_k3s_stand_in_logs_its_containerd_to_the_data_folder(tmp_path: Path, rulebook: RuleBook) -> None:
+    """Embedded layout: the runtime's lines go to <data_dir>/k3s/agent/containerd/containerd.log, not
+    k3s's stdout; the snapshotter scenario is diagnosed from that file under k3s; a healthy k3s imports
+    the images of agent/images itself."""
+    log = tmp_path / "k3s" / "agent" / "containerd" / "containerd.log"
+    out = subprocess.run([sys.executable, "-m", "tests.allinone.fake_k3s", "--scenario", "snapshotter",
+                          "--embedded-data-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert f"Logging containerd to {log}" in out.stdout and "failed to find snapshotter" not in out.stdout
+    ids = {m.rule.id for m in rulebook.match(log.read_text().splitlines(), "k3s")}
+    assert "containerd.snapshotter-failed" in ids, ids
+    healthy = tmp_path / "healthy"
+    (healthy / "k3s" / "agent" / "images").mkdir(parents=True)
+    (healthy / "k3s" / "agent" / "images" / "rainbond.tar").write_bytes(b"")
+    with reaped() as reaper:
+        p = reaper.spawn([sys.executable, "-m", "tests.allinone.fake_k3s", "--embedded-data-dir", str(healthy)],
+                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        assert p.stdout is not None
+        for line in p.stdout:
+            lines.append(line)
+            if "k3s is up and running" in line:
+                break
+        p.terminate()
+        assert p.wait(timeout=10) == 0
+    assert any("Imported images from" in x and "rainbond.tar" in x for x in lines)
+    runtime = (healthy / "k3s" / "agent" / "containerd" / "containerd.log").read_text()
+    assert "containerd successfully booted" in runtime
+    assert not [m.rule.id for m in rulebook.match(runtime.splitlines()) if m.rule.severity.value == "error"]
+
+
+def test_dockerd_stand_in_graphdriver_failure_is_a_storage_driver_problem(tmp_path: Path, rulebook: RuleBook) -> None:
+    out = subprocess.run([sys.executable, "-m", "tests.allinone.fake_dockerd", "--address", str(tmp_path / "s"),
+                          "--scenario", "graphdriver"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert [m.rule.id for m in rulebook.match(out.stdout.splitlines(), "containerd")] == \
+        ["containerd.storage-driver-failed"]
+
+
+def test_makefile_demo_takes_a_layout_and_defaults_to_containerd() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^LAYOUT \?= containerd$", makefile, re.M)
+    assert "--layout $(LAYOUT)" in makefile
+    listed = re.search(r"LAYOUT=([a-z|]+)\)", makefile)
+    assert listed is not None and set(listed.group(1).split("|")) == {"containerd", "embedded", "dockerd"}
+
+
+def test_demo_refuses_a_scenario_of_another_layout() -> None:
+    from tests.allinone.demo import main
+
+    assert main(["--scenario", "snapshotter", "--layout", "containerd"]) == 2
+    assert main(["--scenario", "graphdriver", "--layout", "embedded"]) == 2
+
+
 def test_every_scenario_expects_problem_ids_the_catalogs_define(rulebook: RuleBook) -> None:
     """A scenario waits only for problem ids that exist in conf/problems.toml or conf/rules.toml."""
     for scenario in SCENARIOS.values():

@@ -8,11 +8,27 @@ from watchdog.model import ABSENT, PHASES, UNKNOWN, Overall, ProcessView, Region
 
 READY = "ready"
 _NOT_BEGUN = frozenset({UNKNOWN, "STOPPED", ABSENT})
+_FAILED = frozenset({"BACKOFF", "FATAL"})
 
 
 def begun(view: ProcessView | None) -> bool:
     """supervisord has started the program at least once (whatever happened next)."""
     return view is not None and view.state not in _NOT_BEGUN
+
+
+def failed(view: ProcessView | None) -> bool:
+    """The program's own state is a failure: BACKOFF, FATAL, or EXITED unexpectedly.
+
+    An EXITED seen only in a snapshot (no event said whether it was expected) counts as
+    unexpected when its exit status is not 0: the watched programs are daemons.
+    """
+    if view is None:
+        return False
+    if view.state in _FAILED:
+        return True
+    if view.state == "EXITED":
+        return not view.expected if view.expected is not None else view.exitstatus not in (None, 0)
+    return False
 
 
 def stage_done(
@@ -38,7 +54,12 @@ def stage_done(
 def current_phase(
     processes: Mapping[str, ProcessView], region: RegionView | None, console_answering: bool | None = None
 ) -> str:
-    """The first stage not yet healthy; a stage counts as passed once a later one has begun."""
+    """The lowest failing layer: the first stage not yet healthy.
+
+    A stage with no failure of its own counts as passed once a later one has begun (the image
+    starts k3s only after its images are loaded); a stage whose program has failed is never
+    passed, whatever began after it; a stage with no program (``ABSENT``) is skipped.
+    """
     begun_after = {stage: False for stage in PHASES}
     later = False
     for stage in reversed(PHASES):
@@ -48,7 +69,9 @@ def current_phase(
         elif stage == "region" and region is not None and region.api == "ok":
             later = True
     for stage in PHASES:
-        if stage_done(stage, processes, region, console_answering) or begun_after[stage]:
+        if stage_done(stage, processes, region, console_answering):
+            continue
+        if begun_after[stage] and not failed(processes.get(stage)):
             continue
         return stage
     return READY

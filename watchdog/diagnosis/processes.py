@@ -35,6 +35,7 @@ def apply_change(view: ProcessView, change: ProcessStateChange, now: float, wind
         pid=change.pid if running and change.pid else (view.pid if running else None),
         starts=starts,
         restarts=restarts,
+        expected=change.expected if change.to_state == "EXITED" else None,
     )
 
 
@@ -51,6 +52,7 @@ def apply_info(view: ProcessView, info: ProcessInfo | None, now: float) -> Proce
         since=since,
         pid=info.pid if info.state in ("RUNNING", "STARTING", "STOPPING") else None,
         exitstatus=info.exitstatus if info.state == "EXITED" else view.exitstatus,
+        expected=view.expected if info.state == view.state == "EXITED" else None,
     )
 
 
@@ -118,9 +120,7 @@ def generic_failure(
         evidence.append(f"exit status {exitstatus}: {meaning.en}")
     for tail in tails:
         evidence.extend(f"[{tail.path}] {n}" for n in tail.notes)
-    budget = max(0, 20 - len(evidence))
-    tail_lines = [line for tail in tails for line in tail.lines[-TAIL_EVIDENCE_LINES:]]
-    evidence.extend(tail_lines[-budget:] if budget else [])
+    evidence.extend(_tail_evidence(tails, max(0, 20 - len(evidence))))
     return rules.finding(
         f"{component}.start-failed",
         program,
@@ -134,6 +134,17 @@ def generic_failure(
             "exit_en": f", exit status {exitstatus}: {meaning.en}" if meaning else "",
         },
     )
+
+
+def _tail_evidence(tails: Sequence[LogTail], budget: int) -> list[str]:
+    """The last lines of each log, in order, the budget shared fairly: a long second log (k3s's
+    runtime log, the console's error log) does not crowd out the first."""
+    with_lines = [t for t in tails if t.lines]
+    out: list[str] = []
+    for i, tail in enumerate(with_lines):
+        share = min(TAIL_EVIDENCE_LINES, -(-(budget - len(out)) // (len(with_lines) - i)))  # the first gets the odd one
+        out.extend(tail.lines[-share:] if share > 0 else [])
+    return out
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

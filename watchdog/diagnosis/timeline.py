@@ -83,6 +83,8 @@ def update(
         if out[p] is not None:
             continue
         view = processes.get(p)
+        if view is not None and view.state == ABSENT:
+            continue  # a skipped stage (no program, as containerd in the embedded layout) is never reached
         if view is not None and view.state == "RUNNING" and view.since is not None and view.since <= now:
             out[p] = view.since
         else:

@@ -10,6 +10,7 @@ _OVERALL = {
     "failed": ("失败", "failed"),
 }
 _SEVERITY = {"error": ("错误", "ERROR"), "warning": ("警告", "WARNING"), "info": ("提示", "INFO")}
+_LAYOUT = ("镜像布局", "Layout")
 _HEAD = {
     "zh": ("整体状态", "阶段", "组件", "当前问题", "处理建议", "证据", "没有发现问题。"),
     "en": ("Overall", "Phase", "Components", "Problems", "What to do", "Evidence", "No problems found."),
@@ -22,7 +23,8 @@ def render_text(doc: Mapping[str, Any], languages: Sequence[str], evidence_lines
         i = 0 if lang == "zh" else 1
         h = _HEAD[lang]
         overall = _OVERALL.get(str(doc.get("overall")), (str(doc.get("overall")),) * 2)[i]
-        out.append(f"{h[0]}: {overall}    {h[1]}: {doc.get('phase')}    ({doc.get('generated_at')})")
+        layout = f"    {_LAYOUT[i]}: {doc['layout']}" if doc.get("layout") else ""
+        out.append(f"{h[0]}: {overall}    {h[1]}: {doc.get('phase')}{layout}    ({doc.get('generated_at')})")
         out.append(f"{h[2]}:")
         for line in _component_rows(doc.get("components", {})):
             out.append("  " + line)

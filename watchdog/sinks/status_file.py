@@ -61,6 +61,8 @@ class Snapshot:
     timeline: Mapping[str, float | None]
     problems: tuple[Problem, ...]
     resolved: tuple[Problem, ...]
+    layout: str = "containerd"
+    """The image layout the listener found (``dockerd``, ``containerd``, ``embedded``)."""
 
 
 def problem_dict(p: Problem) -> dict[str, Any]:
@@ -114,6 +116,7 @@ def render(s: Snapshot) -> dict[str, Any]:
         "watchdog": {"version": s.version, "pid": s.pid, "started_at": rfc3339(s.started_at)},
         "overall": s.overall.value,
         "phase": s.phase,
+        "layout": s.layout,
         "components": components,
         # The contract's keys (phases and ready), then extra milestones (``api``) when known.
         "timeline": {

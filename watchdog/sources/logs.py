@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import IO, BinaryIO, Iterator
+from typing import IO, BinaryIO, Iterator, Mapping
 
 from watchdog.model import LogTail
 
@@ -134,3 +134,16 @@ def read_blocks(
             continue
         yield carry + data[:cut]
         carry = data[cut + 1 :]
+
+
+def modified_times(paths: Mapping[str, str]) -> dict[str, float]:
+    """``{key: mtime}`` of the regular files among ``paths`` (missing or unreadable ones left out)."""
+    out: dict[str, float] = {}
+    for key, path in paths.items():
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out[key] = st.st_mtime
+    return out
