@@ -28,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.listener import REPO, Listener, frame, state_frame
-
-sys.path.insert(0, str(REPO))
-from tests.bundle.building import Bundle, build_bundle  # noqa: E402
-from tests.bundle.emptyroot import clean_env, empty_root, entries, is_root  # noqa: E402
+from tests.bundle.building import Bundle, build_bundle
+from tests.bundle.emptyroot import clean_env, empty_root, entries, is_root
 
 MB = 1024 * 1024
 CHECKS_PER_HOUR = 3600 // 30
@@ -205,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             if name == "venv install":
                 continue
             ok = "" if limit is None else (" ✓" if r[key] <= limit else " ✗")
-            cells.append(f"{fmt(r[key])} ({r[key] / max(base[key], 1e-9):.1f}×){ok}")
+            ratio = f" ({r[key] / base[key]:.1f}×)" if base[key] else ""
+            cells.append(f"{fmt(r[key])}{ratio}{ok}")
         print(f"| {label} | {fmt(base[key])} | " + " | ".join(cells) + f" | {goal} |")
 
     row("size (venv: the runtime distributions, no interpreter)", "size_bytes", lambda x: f"{x / MB:.1f} MB")

@@ -45,7 +45,8 @@ say "PyInstaller --onefile"
 BUNDLE_MODE=onefile "$VENV/bin/pyinstaller" --noconfirm --log-level WARN \
   --distpath "$WORK/pyi" --workpath "$WORK/work-onefile" packaging/rainbond-watchdog.spec
 say "staticx"
-"$VENV/bin/staticx" --strip "$WORK/pyi/rainbond-watchdog" "$DIST/rainbond-watchdog.tmp"
+# --no-compress: xz-unpacking 20 MB at every start costs ~0.8 s of CPU; the file is 15 % larger.
+"$VENV/bin/staticx" --strip --no-compress "$WORK/pyi/rainbond-watchdog" "$DIST/rainbond-watchdog.tmp"
 chmod 0755 "$DIST/rainbond-watchdog.tmp"  # staticx writes 0700
 mv -f "$DIST/rainbond-watchdog.tmp" "$DIST/rainbond-watchdog"
 if [ "${BUNDLE_ONEDIR:-0}" = 1 ]; then

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Sequence
 
-from watchdog import __version__, app
+from watchdog import __version__, app, unpacking
 from watchdog.config import Settings, load_settings
 from watchdog.model import COMPONENTS
 
@@ -88,6 +89,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if getattr(sys, "frozen", False):  # issue 10: the one-file build cleans what killed starts left in $TMPDIR
+        unpacking.clean_leftovers(time.time())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
