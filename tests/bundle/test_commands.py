@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.allinone.fake_k3s import FAILURES, START, stamp
-from tests.bundle.building import REPO, Bundle
-from tests.bundle.emptyroot import EmptyRoot, clean_env
+from tests.bundle.building import ONEDIR_PREFIX, REPO, Bundle
+from tests.bundle.emptyroot import CHROOT, ONEDIR_AT, EmptyRoot, clean_env, empty_root
 from tests.helpers import frame, state_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.integration]
@@ -151,3 +151,15 @@ def _pyenv_version(prefix: str) -> Path:
     if not found:
         pytest.skip(f"no Python {prefix} under {base} (pyenv install {prefix}.15 provides one)")
     return found[-1]
+
+
+def test_the_image_layout_runs_through_the_link_in_usr_local_bin(bundle: Bundle, tmp_path: Path) -> None:
+    """As deploy/Dockerfile.allinone lays it out: the folder at its prefix, a link on PATH."""
+    with empty_root(tmp_path, bundle, "onedir") as er:
+        link = er.inside("/usr/local/bin/rainbond-watchdog")
+        link.parent.mkdir(parents=True)
+        link.symlink_to(ONEDIR_AT)
+        got = subprocess.run([CHROOT, str(er.path), "rainbond-watchdog", "rules"], capture_output=True, text=True,
+                             env=clean_env(), timeout=120)
+    assert got.returncode == 0, got.stderr
+    assert f"< {ONEDIR_PREFIX}/_internal/watchdog/conf/rules.toml" in got.stdout
