@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import supervisor3
 from tests.allinone.fake_k3s import FAILURES, START, stamp
 from tests.bundle.emptyroot import EmptyRoot, clean_env
 from tests.helpers import reaped, wait_for
@@ -86,8 +87,18 @@ stdout_logfile_maxbytes=0
 """
 
 
-def test_listen_as_the_real_supervisords_event_listener(root: EmptyRoot, tmp_path: Path) -> None:
-    """supervisord 4 runs ``chroot ROOT BUNDLE listen``; a k3s that dies on cgroup v2 is diagnosed."""
+@pytest.mark.parametrize("generation", ["4.x", "3.3.1"])
+def test_listen_as_the_real_supervisords_event_listener(generation: str, root: EmptyRoot, tmp_path: Path) -> None:
+    """supervisord runs ``chroot ROOT BUNDLE listen``; a k3s that dies on cgroup v2 is diagnosed.
+
+    4.x from the venv (``len`` in characters) and the image's own 3.3.1 on Python 2.7 (in bytes)."""
+    if generation == "3.3.1":
+        try:
+            supervisord = supervisor3.supervisord_command()
+        except supervisor3.Supervisor3Unavailable as e:
+            pytest.skip(str(e))
+    else:
+        supervisord = [str(Path(sys.executable).parent / "supervisord")]
     lines = [stamp(line) for line in START + FAILURES["cgroupv2"]]
     script = f"import sys, time; sys.stdout.write({''.join(line + chr(10) for line in lines)!r}); sys.stdout.flush(); sys.exit(1)"
     conf = tmp_path / "supervisord.conf"
@@ -95,7 +106,6 @@ def test_listen_as_the_real_supervisords_event_listener(root: EmptyRoot, tmp_pat
         root=tmp_path, command=" ".join(root.argv("listen")), python=sys.executable,
         script=json.dumps(script), logs=root.inside("/app/logs")))
     status = root.inside("/app/status/diagnosis.json")
-    supervisord = Path(sys.executable).parent / "supervisord"
 
     def diagnosed() -> dict[str, object] | None:
         if not status.exists():
@@ -104,7 +114,7 @@ def test_listen_as_the_real_supervisords_event_listener(root: EmptyRoot, tmp_pat
         return doc if "k3s.cgroupv2-unsupported" in {p["id"] for p in doc["problems"]} else None
 
     with reaped() as reaper:
-        reaper.spawn([str(supervisord), "-c", str(conf)], stdout=(tmp_path / "out").open("wb"),
+        reaper.spawn([*supervisord, "-c", str(conf)], stdout=(tmp_path / "out").open("wb"),
                      stderr=(tmp_path / "err").open("wb"), env=clean_env())
         doc = wait_for(diagnosed, 60, interval=0.2, what="the bundle's diagnosis of k3s")
         time.sleep(1)  # a few more events, to see the listener stay RUNNING
