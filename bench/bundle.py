@@ -103,27 +103,37 @@ def du(path: Path) -> int:
     return sum(os.lstat(os.path.join(d, f)).st_size for d, _, files in os.walk(path) for f in files)
 
 
-def first_ready(v: Variant, runs: int) -> float:
-    times = []
+def first_ready(v: Variant, serial: int) -> float:
+    with Listener(v.argv("listen"), v.env) as lst:
+        lst.send(state_frame("RUNNING", "containerd", "STARTING", 1, pid=10 + serial))
+        return lst.first_ready
+
+
+def check(v: Variant) -> tuple[float, float]:
+    """(wall, CPU) of one ``check``; CPU of every process it ran (they are all waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(v.argv("check"), env=v.env, capture_output=True, timeout=60)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{v.name} check: exit {done.returncode}: {done.stderr.decode(errors='replace')}")
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def timings(vs: list[Variant], runs: int) -> dict[str, dict[str, float]]:
+    """First READY and ``check``, the variants taking turns run by run (a busy machine slows all alike)."""
+    ready: dict[str, list[float]] = {v.name: [] for v in vs}
+    wall: dict[str, list[float]] = {v.name: [] for v in vs}
+    cpu: dict[str, list[float]] = {v.name: [] for v in vs}
     for i in range(runs):
-        with Listener(v.argv("listen"), v.env) as lst:
-            times.append(lst.first_ready)
-            lst.send(state_frame("RUNNING", "containerd", "STARTING", 1, pid=10 + i))
-    return statistics.median(times)
-
-
-def check(v: Variant, runs: int) -> dict[str, float]:
-    wall, cpu = [], []
-    for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        done = subprocess.run(v.argv("check"), env=v.env, capture_output=True, timeout=60)
-        wall.append(time.perf_counter() - t0)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        if done.returncode not in (0, 1):
-            raise RuntimeError(f"{v.name} check: exit {done.returncode}: {done.stderr.decode(errors='replace')}")
-    return {"wall_s": statistics.median(wall), "cpu_s": statistics.median(cpu)}
+        for v in vs:
+            ready[v.name].append(first_ready(v, i))
+            w, c = check(v)
+            wall[v.name].append(w)
+            cpu[v.name].append(c)
+    return {v.name: {"first_ready_s": statistics.median(ready[v.name]), "wall_s": statistics.median(wall[v.name]),
+                     "cpu_s": statistics.median(cpu[v.name])} for v in vs}
 
 
 def listen(v: Variant, events: int) -> dict[str, int]:
@@ -186,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rainbond-watchdog-bench-bundle-") as tmp, \
             variants(bundle, Path(tmp)) as vs:
+        print(f"-- first READY and check, {runs} rounds, taking turns ...", flush=True)
+        times = timings(vs, runs)
         for v in vs:
-            print(f"-- {v.name} ...", flush=True)
-            r: dict[str, Any] = {"size_bytes": v.size, "first_ready_s": first_ready(v, runs)}
-            r.update(check(v, runs))
+            print(f"-- {v.name}: listen ...", flush=True)
+            r: dict[str, Any] = {"size_bytes": v.size, **times[v.name]}
             r.update(listen(v, events))
             results[v.name] = r
     base = results["venv install"]
