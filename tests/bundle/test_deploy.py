@@ -184,6 +184,11 @@ def test_dockerfile_builds_the_bundle_and_bakes_it_into_the_upstream_image() -> 
     assert froms[-1] == "registry.cn-hangzhou.aliyuncs.com/goodrain/rainbond:${VERSION}-dind-allinone"
     runs = [rest for word, rest in steps if word == "RUN"]
     assert any("packaging/build.sh" in r for r in runs)
+    # The build stage installs what .ci/run installs for the bundle (Debian's Python 3.11, binutils).
+    ci = re.search(r"APT_PACKAGES=\(([^)]*)\)", (REPO / ".ci" / "run").read_text())
+    assert ci is not None
+    for package in set(ci.group(1).split()) - {"containerd"}:
+        assert re.search(rf"apt-get install [^&]*(?<![\w.-]){re.escape(package)}(?![\w.-])", runs[0]), package
     assert any("ln -sf /usr/local/lib/rainbond-watchdog/rainbond-watchdog /usr/local/bin/rainbond-watchdog" in r
                and "mkdir -p /app/status" in r for r in runs)
     health = [rest for word, rest in steps if word == "HEALTHCHECK"]

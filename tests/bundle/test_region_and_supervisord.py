@@ -13,7 +13,7 @@ import pytest
 
 from tests import supervisor3
 from tests.allinone.fake_k3s import FAILURES, START, stamp
-from tests.bundle.emptyroot import EmptyRoot, clean_env
+from tests.bundle.emptyroot import EmptyRoot, clean_env, entries
 from tests.helpers import reaped, wait_for
 from tests.kube_api.harness import running_api
 from tests.kube_api.objects import NAMESPACE
@@ -119,6 +119,9 @@ def test_listen_as_the_real_supervisords_event_listener(generation: str, root: E
         doc = wait_for(diagnosed, 60, interval=0.2, what="the bundle's diagnosis of k3s")
         time.sleep(1)  # a few more events, to see the listener stay RUNNING
         log = (tmp_path / "supervisord.log").read_text()
+    # supervisord stopped (SIGTERM, stopasgroup): the listener's unpacked folders went with it.
+    assert wait_for(lambda: not [e for e in entries(root.path) if e.startswith("tmp/")], 30,
+                    what="an empty /tmp in the root")
     assert doc["components"]["k3s"]["state"] in ("BACKOFF", "FATAL", "EXITED")  # type: ignore[index]
     assert "success: watchdog entered RUNNING state" in log
     # Nothing but protocol tokens on stdout: supervisord never saw a bad result from the listener.
