@@ -7,13 +7,16 @@ from pathlib import Path
 import pytest
 
 from tests.bundle.building import Bundle, BundleUnavailable, build_bundle
-from tests.bundle.emptyroot import VARIANTS, EmptyRoot, empty_root, is_root
+from tests.bundle.emptyroot import VARIANTS, EmptyRoot, cannot_mount, empty_root, is_root
 
 
 @pytest.fixture(scope="session")
-def bundle() -> Bundle:
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     if not is_root():
         pytest.skip("the bundle tests chroot into an empty root and mount /proc: they need root")
+    why = cannot_mount(tmp_path_factory.mktemp("probe"))
+    if why:
+        pytest.skip(why)
     try:
         return build_bundle()
     except BundleUnavailable as e:

@@ -61,6 +61,17 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
+def cannot_mount(base: Path) -> str | None:
+    """Why /proc cannot be mounted here (a container without CAP_SYS_ADMIN), or None when it can."""
+    target = base / "probe-proc"
+    target.mkdir(exist_ok=True)
+    done = subprocess.run(["mount", "-t", "proc", "proc", str(target)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"cannot mount /proc for the empty root: {done.stderr.strip() or done.returncode}"
+    subprocess.run(["umount", str(target)], check=True)
+    return None
+
+
 @contextmanager
 def empty_root(base: Path, bundle: Bundle, variant: str) -> Iterator[EmptyRoot]:
     """A root holding only the chosen build (``onefile`` or ``onedir``), /tmp, /proc, /app/{logs,status}."""
