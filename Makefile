@@ -8,6 +8,8 @@ ARGS ?=
 SCENARIO ?= cgroupv2
 SUPERVISOR ?= 4
 LAYOUT ?= containerd
+BUNDLE_PYTHON ?= /usr/bin/python3.11
+BUNDLE_ONEDIR ?= 1
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,7 +37,10 @@ lint: $(STAMP) ## ruff and mypy --strict on watchdog/
 bench: $(STAMP) ## benchmarks, figures printed as ratios against a baseline
 	$(BIN)/python -m bench $(ARGS)
 
-clean: ## remove .venv and caches
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+bundle: ## dist/rainbond-watchdog, one static file (and dist/rainbond-watchdog.d/, the same unpacked); own tools in build/
+	BUNDLE_PYTHON=$(BUNDLE_PYTHON) BUNDLE_ONEDIR=$(BUNDLE_ONEDIR) packaging/build.sh
 
-.PHONY: help install test demo lint bench clean
+clean: ## remove .venv, build/, dist/ and caches
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: help install test demo lint bench bundle clean

@@ -338,14 +338,14 @@ def explain_vs_grep(size: int, runs: int, root: Path) -> dict[str, Any]:
             "explain_found": found, "fallback_found": found_fallback}
 
 
-def optional(module: str, args: list[str]) -> dict[str, Any] | None:
+def optional(module: str, args: list[str], timeout: float = 240) -> dict[str, Any] | None:
     """Run another helper's benchmark module when it is present; its output passes through."""
     if importlib.util.find_spec(module) is None:
         print(f"-- {module}: not present, skipped")
         return None
     print(f"-- {module}")
     sys.stdout.flush()
-    done = subprocess.run([sys.executable, "-m", module, *args], cwd=str(REPO), env=listener_env(), timeout=240)
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=str(REPO), env=listener_env(), timeout=timeout)
     return {"module": module, "exit": done.returncode}
 
 
@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     results["region_poll"] = optional("bench.region_poll", ["--rounds", "5"] if args.quick else [])
     results["alerts"] = optional("bench.alerts", ["--quick"] if args.quick else [])  # issue 14: text vs JSON lines
     results["framing"] = optional("bench.framing", ["--events", "2000", "--resyncs", "3"] if args.quick else [])
+    results["bundle"] = optional("bench.bundle", ["--quick"] if args.quick else [], timeout=1800)  # issue 10: the bundle vs the venv
 
     print()
     print("| figure | baseline | rainbond-watchdog | ratio | target |")

@@ -9,9 +9,10 @@ import argparse
 import dataclasses
 import sys
 import textwrap
+import time
 from typing import Sequence
 
-from watchdog import __version__, app, watching
+from watchdog import __version__, app, unpacking, watching
 from watchdog.config import Settings, load_settings
 from watchdog.model import COMPONENTS
 
@@ -191,6 +192,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if getattr(sys, "frozen", False):  # issue 10: the one-file build cleans what killed starts left in $TMPDIR
+        unpacking.clean_leftovers(time.time())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
