@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -85,3 +86,15 @@ def reaped() -> Iterator[Reaper]:
         yield r
     finally:
         r.reap()
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions as (WORD, rest), continuation lines joined, comments left out."""
+    joined = re.sub(r"\\\n\s*", " ", path.read_text())
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out

@@ -4,18 +4,11 @@ from __future__ import annotations
 import re
 
 from tests.allinone.simulation import REPO
+from tests.helpers import dockerfile_instructions
 
 
 def _instructions() -> list[tuple[str, str]]:
-    text = (REPO / "Dockerfile.test").read_text()
-    joined = re.sub(r"\\\n\s*", " ", text)
-    out = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
+    return dockerfile_instructions(REPO / "Dockerfile.test")
 
 
 def test_dockerfile_builds_on_python_311_with_containerd_and_runs_make_test() -> None:

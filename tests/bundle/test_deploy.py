@@ -14,6 +14,7 @@ import pytest
 
 from tests import supervisor3
 from tests.bundle.building import REPO
+from tests.helpers import dockerfile_instructions
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 DOCKERFILE = REPO / "deploy" / "Dockerfile.allinone"
@@ -89,14 +90,7 @@ stderr_logfile_backups=3
 
 
 def instructions() -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
-    out = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
+    return dockerfile_instructions(DOCKERFILE)
 
 
 def copies() -> list[tuple[str | None, list[str], str]]:
