@@ -14,10 +14,11 @@ from tests.allinone.simulation import toml_text
 from tests.helpers import state_frame, tick_frame
 from tests.test_app import Clock, FakeRpc, feed, status
 from watchdog import cli
-from watchdog.app import Monitor, run_status
+from watchdog.app import Monitor
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
 from watchdog.model import ProcessInfo
+from watchdog.status_command import run_status
 
 GRAPHDRIVER = 'time="2026-11-30T08:12:44Z" level=fatal msg="Error starting daemon: error initializing graphdriver: driver not supported"'
 SNAPSHOTTER = ('time="2026-11-30T08:12:44Z" level=warning msg="failed to load plugin io.containerd.grpc.v1.cri" '

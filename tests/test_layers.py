@@ -59,3 +59,18 @@ def test_only_the_event_channel_touches_stdin_and_stdout() -> None:
             continue
         for needle in ("sys.stdout", "sys.stdin", "print("):
             assert needle not in text, f"{rel} uses {needle}"
+
+
+def test_check_imports_nothing_heavy() -> None:
+    """``check`` is Docker's HEALTHCHECK (every 30 s): it must not load the listener, the rules
+    engine, structlog or the Kubernetes client (bench/bundle.py shows its CPU)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, watchdog.cli\n"
+        "print(' '.join(m for m in ('watchdog.app', 'watchdog.diagnosis.rules', 'structlog', 'kubernetes', 'psutil')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == [], f"importing the CLI loads: {done.stdout.strip()}"

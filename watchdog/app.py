@@ -15,7 +15,7 @@ from collections import deque
 from typing import IO, Any, Callable, Mapping
 
 from watchdog import __version__
-from watchdog.config import ConfigError, KubeSettings, Settings, rule_paths
+from watchdog.config import KubeSettings, Settings, rule_paths
 from watchdog.diagnosis import host as host_checks
 from watchdog.diagnosis import layouts, phases, processes, reach
 from watchdog.diagnosis import region as region_diag
@@ -23,6 +23,7 @@ from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.problems import Change, ProblemBook
 from watchdog.diagnosis.rules import RuleBook, evidence_for, load_rule_file, load_rule_files
 from watchdog.diagnosis.scanning import Explained
+from watchdog.errors import UsageError
 from watchdog.explaining import explain_stream
 from watchdog.model import (
     ABSENT,
@@ -68,14 +69,6 @@ from watchdog.sources.logs import LogUnreadable, modified_times, open_log, read_
 from watchdog.sources.supervisor_events import EventChannel
 from watchdog.sources.supervisor_parent import parent_process
 from watchdog.sources.supervisor_rpc import RpcUnavailable, SupervisorRpc
-
-
-class UsageError(Exception):
-    """Bad usage or input that a command cannot work with (exit 2)."""
-
-
-USER_ERRORS = (ConfigError, StatusUnavailable, UsageError)
-"""Errors a command reports as one sentence with exit status 2."""
 
 INIT_SCOPE = "init"
 INIT_BUFFER_LINES = 200
@@ -870,20 +863,6 @@ def run_listen(settings: Settings) -> int:
     """``rainbond-watchdog listen``: take stdin/stdout for the protocol and run until end of input."""
     alerts.configure(alert_format=settings.alert_format, colour=settings.alert_color, languages=settings.languages)
     return listen(settings, load_rulebook(settings), EventChannel.take_stdio())
-
-
-def run_status(
-    settings: Settings, file: str | None, *, as_json: bool, out: IO[str] | None, now: float | None = None
-) -> int:
-    """``status`` (``out`` given) and ``check`` (silent): 0 healthy/starting, 1 degraded/failed."""
-    path = file or settings.status_file
-    doc = read_status(path, time.time() if now is None else now, settings.stale_seconds)
-    if out is not None:
-        if as_json:
-            out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
-        else:
-            out.write(render_text(doc, settings.languages))
-    return exit_code(doc)
 
 
 class _QuietLog:

@@ -12,8 +12,9 @@ import textwrap
 import time
 from typing import Sequence
 
-from watchdog import __version__, app, unpacking, watching
+from watchdog import __version__, status_command, unpacking, watching
 from watchdog.config import Settings, load_settings
+from watchdog.errors import USER_ERRORS, UsageError
 from watchdog.model import COMPONENTS
 
 EXIT_UNUSABLE = 2
@@ -138,12 +139,14 @@ def settings_for(args: argparse.Namespace) -> Settings:
     if language:
         langs = [x.strip() for x in language.split(",") if x.strip()]
         if not langs or any(x not in ("zh", "en") for x in langs):
-            raise app.UsageError(f"--language must list zh and/or en, got {language!r}")
+            raise UsageError(f"--language must list zh and/or en, got {language!r}")
         settings = dataclasses.replace(settings, language=",".join(langs))
     return settings
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
+    from watchdog import app  # lazily: `check` (HEALTHCHECK, every 30 s) never pays for the listener
+
     return app.run_listen(settings_for(args))
 
 
@@ -151,7 +154,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     if args.watch:
         if args.json:
-            raise app.UsageError("--watch shows the text for a person; it does not combine with --json")
+            raise UsageError("--watch shows the text for a person; it does not combine with --json")
         path = args.file or settings.status_file
         return watching.watch(
             path,
@@ -160,33 +163,39 @@ def cmd_status(args: argparse.Namespace) -> int:
             terminal=sys.stdout.isatty(),
             interval=args.interval,
         )
-    return app.run_status(settings, args.file, as_json=args.json, out=sys.stdout)
+    return status_command.run_status(settings, args.file, as_json=args.json, out=sys.stdout)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    return app.run_status(settings_for(args), args.file, as_json=False, out=None)
+    return status_command.run_status(settings_for(args), args.file, as_json=False, out=None)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from watchdog import app  # lazily: `check` (HEALTHCHECK, every 30 s) never pays for the listener
+
     return app.run_explain(settings_for(args), args.files, component=args.component, as_json=args.json,
                            out=sys.stdout, stdin=sys.stdin.buffer)
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
+    from watchdog import app  # lazily: `check` (HEALTHCHECK, every 30 s) never pays for the listener
+
     if args.export is not None:
         if args.check:
-            raise app.UsageError("--export and --check do not go together")
+            raise UsageError("--export and --check do not go together")
         return app.run_rules_export(settings_for(args), args.export, args.component, args.out,
                                     out=sys.stdout, err=sys.stderr)
     if args.component or args.out:
-        raise app.UsageError("--component and --out go with --export npd")
+        raise UsageError("--component and --out go with --export npd")
     return app.run_rules(settings_for(args), args.check, out=sys.stdout)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from watchdog import app  # lazily: `check` (HEALTHCHECK, every 30 s) never pays for the listener
+
     if args.kubeconfig is not None:
         if args.write:
-            raise app.UsageError("--write goes without --kubeconfig: a cluster's diagnosis is not this container's status")
+            raise UsageError("--write goes without --kubeconfig: a cluster's diagnosis is not this container's status")
         return app.run_diagnose_cluster(settings_for(args), args.kubeconfig, as_json=args.json, out=sys.stdout)
     return app.run_diagnose(settings_for(args), as_json=args.json, write=args.write, out=sys.stdout)
 
@@ -199,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except app.USER_ERRORS as e:
+    except USER_ERRORS as e:
         print(f"rainbond-watchdog {args.command}: {e}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
