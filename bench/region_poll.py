@@ -32,18 +32,18 @@ def measure(pods: int, rounds: int) -> tuple[float, float, float, int]:
                                            "kubernetes": {"kubeconfig": str(api.kubeconfig)}})
             mon = Monitor(settings, rules)
             mon.kube_env = {}
-            mon._poll_region()  # warm up: import the client, load the kubeconfig, open the connection
+            mon.region_watcher.poll()  # warm up: import the client, load the kubeconfig, open the connection
             times, analysis = [], []
             requests = 0
             for _ in range(rounds):
                 before = len(api.requests)
                 started = time.perf_counter()
-                poll = mon._poll_region()
+                poll = mon.region_watcher.poll()
                 times.append(time.perf_counter() - started)
                 assert not poll.error, poll.error
                 requests = len(api.requests) - before
                 started = time.perf_counter()
-                region.analyse(rules, poll, mon.region_memory, time.time(), settings.kubernetes, None)
+                region.analyse(rules, poll, mon.region_watcher.memory, time.time(), settings.kubernetes, None)
                 analysis.append(time.perf_counter() - started)
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.9) - 1], statistics.median(analysis), requests

@@ -74,3 +74,40 @@ def test_check_imports_nothing_heavy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == [], f"importing the CLI loads: {done.stdout.strip()}"
+
+
+def test_every_package_is_installed() -> None:
+    """A package missing from setup.cfg works in the editable venv and is absent from the bundle."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(PACKAGE.parent / "setup.cfg")
+    listed = set(cfg["options"]["packages"].split())
+    found = {".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found - {"watchdog.conf"} <= listed, f"not in setup.cfg [options] packages: {found - listed}"
+
+
+def test_watchers_stand_apart() -> None:
+    """A watcher knows the board (``watchers.base``), never another watcher, the dispatcher or the
+    publication; nothing below the watchers (diagnosis, sources, sinks) knows them."""
+    for module, imps in modules().items():
+        watched = {i for i in imps if i.startswith("watchdog.watchers")}
+        if module.startswith("watchdog/watchers/"):
+            own = "watchdog." + module[: -len(".py")].replace("/", ".").split(".", 1)[1]
+            others = watched - {"watchdog.watchers.base", own}
+            assert not others, f"{module} imports other watchers: {others}"
+            assert not {i for i in imps if i in ("watchdog.app", "watchdog.publication", "watchdog.cli")}, module
+        elif module.split("/")[1] in ("diagnosis", "sources", "sinks"):
+            assert not watched, f"{module} imports {watched}"
+
+
+def test_the_dispatcher_is_short() -> None:
+    """``Monitor`` dispatches; the state and the checks live in the watchers."""
+    tree = ast.parse((PACKAGE / "app.py").read_text())
+    (monitor,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Monitor"]
+    assert monitor.end_lineno is not None
+    state = {t.attr for n in ast.walk(monitor) if isinstance(n, ast.Assign) for t in n.targets
+             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
+    assert state <= {"board", "processes_watcher", "init_watcher", "region_watcher", "host_watcher",
+                     "console_watcher", "boot", "watchers", "publication", "_on_state", "_on_log", "_on_tick",
+                     "_refresh"}, f"Monitor keeps state of its own: {state}"

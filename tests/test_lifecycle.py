@@ -10,10 +10,11 @@ from structlog.testing import capture_logs
 
 from tests.helpers import state_frame, tick_frame
 from tests.test_app import Clock, FakeRpc, feed, status
-from watchdog.app import MIN_WRITE_INTERVAL, Monitor, listen
+from watchdog.app import Monitor, listen
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
 from watchdog.model import HostSample, ProbeResult, ProcessInfo
+from watchdog.publication import MIN_WRITE_INTERVAL
 from watchdog.sinks.status_restore import problem_from_dict, restore
 from watchdog.sources.supervisor_events import EventChannel
 

@@ -158,7 +158,7 @@ def test_an_exit_event_carries_whether_supervisord_expected_it(expected: bool, i
     from watchdog.model import ProcessStateChange
 
     view = apply_change(ProcessView("RUNNING"), ProcessStateChange("k3s", "k3s", "RUNNING", "EXITED", expected=expected),
-                        10.0, 60.0)
+                        10.0, 60.0, 5)
     assert view.expected is expected and failed(view) is is_failed
-    again = apply_change(view, ProcessStateChange("k3s", "k3s", "EXITED", "STARTING"), 11.0, 60.0)
+    again = apply_change(view, ProcessStateChange("k3s", "k3s", "EXITED", "STARTING"), 11.0, 60.0, 5)
     assert again.expected is None

@@ -7,12 +7,13 @@ import pytest
 
 from tests.helpers import frame, state_frame, tick_frame
 from tests.test_app import Clock, FakeRpc, feed, status
-from watchdog.app import STARTUP_SETTLE_SECONDS, Monitor
+from watchdog.app import Monitor
 from watchdog.config import Settings
 from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.rules import RuleBook
 from watchdog.model import HostSample, PodView, ProbeResult, ProcessInfo, ProcessView, RegionView, Severity
 from watchdog.sinks.report import render_text
+from watchdog.watchers.boot import STARTUP_SETTLE_SECONDS
 
 T0 = 1_790_000_000.0
 

@@ -7,7 +7,7 @@ Time is a float of seconds since the epoch; the sinks turn it into RFC 3339.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Mapping
 
 LANGUAGES = ("zh", "en")
@@ -166,7 +166,7 @@ class Problem:
         return self.finding.key
 
     def seen_again(self, finding: Finding, now: float) -> Problem:
-        return replace(self, finding=finding, last_seen=now, count=self.count + 1)
+        return Problem(finding, self.first_seen, now, self.count + 1, self.resolved_at)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,15 @@ class BackgroundTask(Generic[T]):
         self._thread.start()
         return True
 
+    def due(self, now: float) -> bool:
+        """Whether ``maybe_start`` would start a run now."""
+        return not self.busy and (self._last_start is None or now - self._last_start >= self.interval)
+
+    @property
+    def finished(self) -> bool:
+        """Whether outcomes wait to be taken (a peek, without the lock)."""
+        return bool(self._done)
+
     def take(self) -> list[Outcome[T]]:
         with self._lock:
             done, self._done = self._done, []

@@ -60,7 +60,7 @@ def poll_now(mon: Monitor, timeout: float = 15.0) -> None:
     """
     assert mon.wait_background(timeout), "a background poll did not finish"
     mon.handle(envelope(frame("TICK_5", f"when:{int(time.time())}", 90)))
-    task = mon._region_task
+    task = mon.region_watcher.task
     if task is not None and not task.busy and mon.region.api != "not-started":
         # The last poll ended less than poll_seconds ago: start the fresh one the test wants.
         task.maybe_start(time.time(), force=True)

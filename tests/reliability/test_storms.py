@@ -9,9 +9,10 @@ import pytest
 
 from tests.helpers import state_frame
 from tests.reliability.conftest import Captured
-from watchdog.app import MIN_WRITE_INTERVAL, Monitor, listen
+from watchdog.app import Monitor, listen
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
+from watchdog.publication import MIN_WRITE_INTERVAL
 from watchdog.sinks.status_file import write_atomic
 from watchdog.sources.supervisor_events import EventChannel
 
@@ -80,7 +81,7 @@ def test_storm_of_log_events_keeps_memory_of_the_init_buffer_bounded(
 ) -> None:
     """10 000 PROCESS_LOG events of the init program: the kept lines stay at the buffer's size."""
     from tests.helpers import frame
-    from watchdog.app import INIT_BUFFER_LINES
+    from watchdog.watchers.base import INIT_BUFFER_LINES
 
     payload = "processname:init groupname:init pid:1 channel:stdout\n" + "loading image layer 42/97\n" * 5
     stream = "".join(frame("PROCESS_LOG_STDOUT", payload, i) for i in range(10_000))
@@ -89,5 +90,5 @@ def test_storm_of_log_events_keeps_memory_of_the_init_buffer_bounded(
     out = io.StringIO()
     assert listen(settings, rulebook, EventChannel(io.StringIO(stream), out), env={}, clock=clock, monitor=mon) == 0
     assert out.getvalue().count(OK) == 10_000
-    assert len(mon.init_lines) == INIT_BUFFER_LINES
+    assert len(mon.board.init_lines) == INIT_BUFFER_LINES
     assert len(stderr_log.text.splitlines()) <= 5

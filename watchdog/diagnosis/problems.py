@@ -44,7 +44,7 @@ class ProblemBook:
                 changes.append(Change("raised", p))
             else:
                 active[f.key] = old.seen_again(f, now)
-        return dataclasses.replace(self, active=active), changes
+        return ProblemBook(active, self.resolved), changes
 
     def resolve_where(self, predicate: Callable[[Problem], bool], now: float) -> tuple[ProblemBook, list[Change]]:
         """Resolve every active problem the predicate picks."""

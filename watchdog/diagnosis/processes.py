@@ -19,22 +19,26 @@ def scope_of(component: str) -> str:
     return f"process:{component}"
 
 
-def apply_change(view: ProcessView, change: ProcessStateChange, now: float, window: float) -> ProcessView:
-    """The program's view after a ``PROCESS_STATE_*`` event."""
+def apply_change(view: ProcessView, change: ProcessStateChange, now: float, window: float, keep: int) -> ProcessView:
+    """The program's view after a ``PROCESS_STATE_*`` event.
+
+    Of the start times only the last ``keep`` (``flap_restarts``) within ``window`` are kept: that
+    is all ``is_flapping`` needs, and the work per event stays the same however long the stream.
+    """
     starts = view.starts
     restarts = view.restarts
     if change.to_state == "STARTING":
         if change.from_state in ("BACKOFF", "EXITED", "FATAL", "UNKNOWN") or view.starts:
             restarts += 1
-        starts = tuple(t for t in (*starts, now) if now - t <= window)
+        starts = tuple(t for t in (*(starts[-(keep - 1) :] if keep > 1 else ()), now) if now - t <= window)
     running = change.to_state in ("RUNNING", "STARTING", "STOPPING")
-    return dataclasses.replace(
-        view,
+    return ProcessView(  # built whole: every field is decided here (and dataclasses.replace is slow)
         state=change.to_state,
         since=now,
         pid=change.pid if running and change.pid else (view.pid if running else None),
-        starts=starts,
+        exitstatus=view.exitstatus,
         restarts=restarts,
+        starts=starts,
         expected=change.expected if change.to_state == "EXITED" else None,
     )
 

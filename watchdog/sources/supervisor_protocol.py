@@ -72,6 +72,20 @@ def split_payload(payload: str) -> tuple[dict[str, str], str]:
         return {}, payload
 
 
+_PROCESS_NAME = re.compile(r"processname:(\S*)")
+
+
+def process_name(payload: str) -> str | None:
+    """The ``processname`` of a process event's payload, read without decoding the rest: the
+    fast path for events of programs nobody watches. supervisord writes it first; a payload
+    that does not start with it is parsed whole."""
+    m = _PROCESS_NAME.match(payload)
+    if m is not None:
+        return m.group(1)
+    tokens, _ = split_payload(payload)
+    return tokens.get("processname")
+
+
 def process_state_change(envelope: Envelope) -> ProcessStateChange | None:
     """Decode a ``PROCESS_STATE_*`` event; ``None`` for other events or unusable payloads."""
     name = envelope.eventname

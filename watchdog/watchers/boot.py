@@ -1,0 +1,146 @@
+"""The boot: the phase, its timeline and deadlines (scope ``phase``), and restart-storm summaries.
+
+The phase is memoised on what it depends on (the programs' views, the region's view, whether
+the console answers), so that the many events that change none of them cost a comparison.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from watchdog.diagnosis import phases, processes
+from watchdog.diagnosis import timeline as boot
+from watchdog.diagnosis.problems import Change
+from watchdog.model import ABSENT, Finding
+from watchdog.sinks import alerts
+from watchdog.sinks.status_file import rfc3339
+from watchdog.watchers.base import Watcher
+
+STORM_SUMMARY_SECONDS = 60.0
+"""While a program flaps, at most one ``problem_ongoing`` line this often."""
+STUCK_REFRESH_SECONDS = 60.0
+"""A stuck phase's problem (how long, evidence) is refreshed this often."""
+STARTUP_SETTLE_SECONDS = 30.0
+"""Phase deadlines are not judged this soon after the listener started (first poll and probe on their way)."""
+FLAPPING = "process.flapping"
+
+
+class BootWatcher(Watcher):
+    name = "boot"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timeline: dict[str, float | None] = {}
+        self.clock: boot.PhaseClock | None = None
+        self.check_pending = False
+        """A restored timeline is checked against the programs' states once they are known."""
+        self._stuck_checked_at: float | None = None
+        self._storms: dict[tuple[str, str], tuple[float, int]] = {}
+        self._key: tuple[Any, ...] | None = None
+        self._phase: str | None = None
+
+    def restore(self, timeline: Mapping[str, float | None]) -> None:
+        self.timeline = dict(timeline)
+        self.check_pending = True
+        self._key = None
+
+    def on_tick(self, now: float) -> list[Change]:
+        """Phase deadlines (``phase.stuck``) and restart-storm summaries."""
+        b = self.board
+        self.phase(now)
+        self._summarize_storms(now)
+        clock = self.clock
+        if clock is None:
+            return []
+        changes: list[Change] = []
+        if b.book.active:
+            # A phase left behind is no longer stuck, whatever else is known.
+            b.book, changes = b.book.resolve_where(
+                lambda p: p.finding.scope == boot.PHASE_SCOPE and p.finding.subject != clock.phase, now)
+        if not self._deadline_judgeable(clock.phase, now):
+            return changes  # a stuck problem carried over a restart stays as it is meanwhile
+        limit = boot.deadline_of(clock.phase, b.settings)
+        finding: Finding | None = None
+        if limit is not None and now - clock.began > limit:
+            active = b.book.active.get(("phase.stuck", clock.phase))
+            if active is not None and self._stuck_checked_at is not None and \
+                    now - self._stuck_checked_at < STUCK_REFRESH_SECONDS:
+                return changes  # still stuck; refreshed (how long, evidence) once a minute
+            finding = boot.stuck_finding(b.rules, clock, now, b.settings, self._stuck_evidence(clock.phase))
+            self._stuck_checked_at = now
+        if finding is None and not b.book.active:
+            return changes
+        return changes + b.reconcile(boot.PHASE_SCOPE, [finding] if finding else [], now)
+
+    def _deadline_judgeable(self, phase: str, now: float) -> bool:
+        """Not in the first seconds after the listener started (the first API poll and HTTP probe
+        are on their way), nor for the console before the probe has had a go at its current run."""
+        b = self.board
+        if now - b.started_at < STARTUP_SETTLE_SECONDS:
+            return False
+        if phase == "console" and b.settings.console.probe:
+            view = b.processes.get("console")
+            if view is not None and view.state == "RUNNING" and (
+                b.probed_at is None or view.since is None or b.probed_at < view.since
+            ):
+                return False
+        return True
+
+    def _stuck_evidence(self, phase: str) -> list[str]:
+        b = self.board
+        tails = [(t.path, t.lines) for t in b.tails_of(phase)] if phase in b.settings.programs else []
+        scope_comp = {"images": "images", "region": "region"}.get(phase, phase)
+        related = [p for p in b.book.ordered() if p.finding.component in (scope_comp, "node", "host")
+                   or p.finding.scope == processes.scope_of(phase)]
+        return boot.stuck_evidence(phase, b.processes, b.region, related, list(b.init_lines), tails, b.probe)
+
+    def phase(self, now: float) -> str:
+        """The current phase; the timeline and the phase clock brought up to date."""
+        b = self.board
+        answering = boot.console_answering(b.processes.get("console"), b.probe_ok_at, b.settings.console.probe)
+        key = (tuple(b.processes.values()), id(b.region), answering, self.check_pending)
+        if key == self._key and self._phase is not None:
+            return self._phase  # nothing the phase depends on has changed since the last event
+        phase = phases.current_phase(b.processes, b.region, answering)
+        if phase == self._phase and self._key is not None and key[1:] == self._key[1:]:
+            # Only the programs' views changed, not the phase: the timeline and the clock stand.
+            self._key = key
+            return phase
+        if self.check_pending and boot.states_known(b.processes):
+            self.timeline = boot.forget_unreached(self.timeline, phase)
+            self.check_pending = False
+        before = self.timeline  # issue 14: the boot in one line when ready is first reached
+        self.timeline = boot.update(self.timeline, phase, now, b.processes, b.region)
+        took = boot.boot_took(before, self.timeline, b.started_at, self.clock is None,
+                              frozenset(c for c, v in b.processes.items() if v.state == ABSENT))
+        if took is not None:
+            alerts.ready(took.phases, took.total, took.began_before_watchdog, b.log)
+        self.clock = boot.advance(self.clock, phase, self.timeline, now, b.started_at)
+        self._key, self._phase = (key[0], key[1], key[2], self.check_pending), phase
+        return phase
+
+    def _summarize_storms(self, now: float) -> None:
+        """While a program flaps: at most one ``problem_ongoing`` line a minute, with the count."""
+        b = self.board
+        if not self._storms and not b.book.active:
+            return
+        flapping = {p.key: p for p in b.book.active.values() if p.finding.id == FLAPPING}
+        for key in set(self._storms) - set(flapping):
+            del self._storms[key]
+        for key, p in flapping.items():
+            last_at, last_count = self._storms.setdefault(key, (p.first_seen, p.count))
+            if now - last_at < STORM_SUMMARY_SECONDS or p.count <= last_count:
+                continue
+            comp = b.component_of.get(p.finding.subject)
+            view = b.processes.get(comp) if comp else None
+            b.log.warning(
+                "problem_ongoing",
+                id=p.finding.id,
+                subject=p.finding.subject,
+                severity=p.finding.severity.value,
+                count=p.count,
+                new_since_last_line=p.count - last_count,
+                first_seen=rfc3339(p.first_seen),
+                state=view.state if view else None,
+                restarts=view.restarts if view else None,
+            )
+            self._storms[key] = (now, p.count)
