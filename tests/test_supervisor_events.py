@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import frame, state_frame, tick_frame
 from watchdog.app import Monitor, listen
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
+from watchdog.sources import supervisor_events as events
 from watchdog.sources.supervisor_events import EventChannel
 
 OKS = "RESULT 2\nOK"
@@ -62,3 +66,32 @@ def test_truncated_payload_at_end_of_input_ends_cleanly(settings: Settings, rule
     stream = "ver:3.0 server:supervisor serial:1 pool:w poolserial:1 eventname:TICK_5 len:100\nwhen:1"
     code, out, _ = run(stream, settings, rulebook)
     assert code == 0 and out.startswith("READY\n")
+
+
+def test_each_answer_and_the_next_ready_leave_in_one_write_on_a_real_pipe(
+    settings: Settings, rulebook: RuleBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a real pipe every event costs one write: ``RESULT 2\\nOK`` and ``READY\\n`` together
+    (supervisord 3.3.1 and 4 both parse what is left in their buffer, see ``ok_and_ready``)."""
+    read_end, write_end = os.pipe()
+    stdout = os.fdopen(write_end, "w", encoding="utf-8")
+    stream = tick_frame(1, 1) + frame("SOMETHING_NEW", "x:y", 2)
+    channel = EventChannel(io.StringIO(stream), stdout)
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes | memoryview) -> int:
+        if fd == write_end:
+            writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(events.os, "write", counting_write)
+    code = listen(settings, rulebook, channel, env={}, clock=lambda: 1_000_000.0,
+                  monitor=Monitor(settings, rulebook, clock=lambda: 1_000_000.0))
+    monkeypatch.undo()
+    stdout.close()
+    with os.fdopen(read_end, "rb") as r:
+        sent = r.read()
+    assert code == 0
+    assert writes == [b"READY\n", (OKS + "READY\n").encode(), (OKS + "READY\n").encode()]
+    assert sent == b"".join(writes)

@@ -310,13 +310,13 @@ def listen(
     except Exception:
         log.exception("startup_check_failed")
     resync_logged = False
+    channel.ready()
     while True:
-        channel.ready()
         try:
             envelope = channel.read()
         except proto.ProtocolError as e:
             log.error("protocol_error", error=str(e), note="answered OK and waiting for the next event")
-            channel.ok()
+            channel.ok_and_ready()
             continue
         if channel.resyncs and not resync_logged and channel.last_short:
             resync_logged = True
@@ -339,7 +339,7 @@ def listen(
             # FAIL would make supervisord resend the same event forever: log and answer OK.
             log.exception("event_handling_failed", eventname=envelope.eventname)
         finally:
-            channel.ok()
+            channel.ok_and_ready()
 
 
 def choose_len_unit(settings: Settings, env: Mapping[str, str], rpc: SupervisorRpc | None) -> proto.LenUnitChoice:
