@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Iterable, Literal, Mapping
 
 from watchdog.model import Finding, Problem
@@ -68,7 +69,15 @@ class ProblemBook:
         return book, raised + resolved
 
     def in_scope(self, scope: str) -> list[Problem]:
+        if scope not in self.scopes:
+            return []
         return [p for p in self.active.values() if p.finding.scope == scope]
+
+    @cached_property
+    def scopes(self) -> frozenset[str]:
+        """The scopes that hold an active problem (computed once per book: books are immutable),
+        so that "anything in this scope?" costs a set lookup on every event."""
+        return frozenset(p.finding.scope for p in self.active.values())
 
     def ordered(self) -> list[Problem]:
         """Active problems, most severe first, then oldest first, then by id and subject."""

@@ -29,10 +29,11 @@ class ProtocolError(ValueError):
 def parse_tokens(line: str) -> dict[str, str]:
     """Split ``key:value key:value`` tokens; values may themselves contain colons."""
     out: dict[str, str] = {}
-    for i, token in enumerate(line.split()):
+    for token in line.split():
         key, sep, value = token.partition(":")
         if not sep or not key:
             # Not quoted: a desynchronised stream feeds log lines here, and they may hold secrets.
+            i = line.split().index(token)
             raise ProtocolError(f"token {i + 1} of the header line ({len(token)} characters) is not key:value")
         out[key] = value
     return out
@@ -91,20 +92,29 @@ def process_state_change(envelope: Envelope) -> ProcessStateChange | None:
     name = envelope.eventname
     if not name.startswith("PROCESS_STATE_"):
         return None
-    tokens, _ = split_payload(envelope.payload)
-    if "processname" not in tokens:
+    payload = envelope.payload
+    if "\n" in payload:
+        tokens, _ = split_payload(payload)
+    else:  # a state payload is one token line
+        try:
+            tokens = parse_tokens(payload)
+        except ProtocolError:
+            return None
+    get = tokens.get
+    program = get("processname")
+    if program is None:
         return None
-    pid = tokens.get("pid", "")
-    tries = tokens.get("tries", "")
-    expected = tokens.get("expected")
+    pid = get("pid", "")
+    tries = get("tries", "")
+    expected = get("expected")
     return ProcessStateChange(
-        name=tokens["processname"],
-        group=tokens.get("groupname", ""),
-        from_state=tokens.get("from_state", ""),
-        to_state=name[len("PROCESS_STATE_"):],
-        pid=int(pid) if pid.isascii() and pid.isdigit() else None,
-        expected=None if expected is None else expected == "1",
-        tries=int(tries) if tries.isascii() and tries.isdigit() else None,
+        program,
+        get("groupname", ""),
+        get("from_state", ""),
+        name[14:],  # len("PROCESS_STATE_")
+        int(pid) if pid.isascii() and pid.isdigit() else None,
+        None if expected is None else expected == "1",
+        int(tries) if tries.isascii() and tries.isdigit() else None,
     )
 
 

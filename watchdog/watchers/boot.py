@@ -22,6 +22,8 @@ STUCK_REFRESH_SECONDS = 60.0
 STARTUP_SETTLE_SECONDS = 30.0
 """Phase deadlines are not judged this soon after the listener started (first poll and probe on their way)."""
 FLAPPING = "process.flapping"
+PHASES_KEPT = 64
+"""Memoised phases kept (a restart storm cycles through a handful of states)."""
 
 
 class BootWatcher(Watcher):
@@ -37,6 +39,8 @@ class BootWatcher(Watcher):
         self._storms: dict[tuple[str, str], tuple[float, int]] = {}
         self._key: tuple[Any, ...] | None = None
         self._phase: str | None = None
+        self._phase_of: dict[tuple[Any, ...], str] = {}
+        """``current_phase`` by what it reads (states, exits, the region, the console); bounded."""
 
     def restore(self, timeline: Mapping[str, float | None]) -> None:
         self.timeline = dict(timeline)
@@ -52,7 +56,7 @@ class BootWatcher(Watcher):
         if clock is None:
             return []
         changes: list[Change] = []
-        if b.book.active:
+        if boot.PHASE_SCOPE in b.book.scopes:
             # A phase left behind is no longer stuck, whatever else is known.
             b.book, changes = b.book.resolve_where(
                 lambda p: p.finding.scope == boot.PHASE_SCOPE and p.finding.subject != clock.phase, now)
@@ -97,12 +101,21 @@ class BootWatcher(Watcher):
         """The current phase; the timeline and the phase clock brought up to date."""
         b = self.board
         answering = boot.console_answering(b.processes.get("console"), b.probe_ok_at, b.settings.console.probe)
-        key = (tuple(b.processes.values()), id(b.region), answering, self.check_pending)
+        # What the phase depends on: each program's state and how it exited (not its pid or
+        # dates, which change at every event), the region's view, the console's answer.
+        facts = tuple([(c, v.state, v.expected, v.exitstatus) for c, v in b.processes.items()])
+        region = b.region
+        key = (facts, None if region is None else (region.api, region.ready), answering, self.check_pending)
         if key == self._key and self._phase is not None:
             return self._phase  # nothing the phase depends on has changed since the last event
-        phase = phases.current_phase(b.processes, b.region, answering)
+        phase = self._phase_of.get(key)
+        if phase is None:
+            phase = phases.current_phase(b.processes, b.region, answering)
+            if len(self._phase_of) >= PHASES_KEPT:
+                self._phase_of.clear()
+            self._phase_of[key] = phase
         if phase == self._phase and self._key is not None and key[1:] == self._key[1:]:
-            # Only the programs' views changed, not the phase: the timeline and the clock stand.
+            # Only the programs' states changed, not the phase: the timeline and the clock stand.
             self._key = key
             return phase
         if self.check_pending and boot.states_known(b.processes):

@@ -49,7 +49,7 @@ class ConsoleWatcher(Watcher):
                 b.probe_ok_at = outcome.started if result.ok else None
                 fresh = True
         known = view is not None and view.state != UNKNOWN
-        if not fresh and (running or not known or not b.book.in_scope(boot.CONSOLE_SCOPE)):
+        if not fresh and (running or not known or boot.CONSOLE_SCOPE not in b.book.scopes):
             return []
         program = b.programs[COMPONENT]
         finding = boot.console_finding(b.rules, view, b.probe, b.probed_at, now, c.grace_seconds, program)

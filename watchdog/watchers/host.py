@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from watchdog.diagnosis import host as host_checks
-from watchdog.diagnosis.problems import Change
+from watchdog.diagnosis.problems import Change, ProblemBook
 from watchdog.model import HostSample, HostView
 from watchdog.scheduling import BackgroundTask
 from watchdog.sources.host import HostReader
@@ -32,6 +32,8 @@ class HostWatcher(Watcher):
         self._hung_said = False
         self._failing = False
         self._load_failure: tuple[str, ...] | None = None
+        self._looked_in: ProblemBook | None = None
+        self._load_failure_seen: tuple[str, ...] | None = None
 
     def on_tick(self, now: float) -> list[Change]:
         b = self.board
@@ -64,10 +66,16 @@ class HostWatcher(Watcher):
 
     def _image_load_failure(self) -> tuple[str, ...] | None:
         """The evidence of an active ``images.load-failed`` problem, or ``None``."""
-        for p in self.board.book.active.values():
+        book = self.board.book
+        if book is self._looked_in:
+            return self._load_failure_seen
+        self._looked_in = book  # books are immutable: looked at once each
+        self._load_failure_seen = None
+        for p in book.active.values():
             if p.finding.id == IMAGE_LOAD_FAILED:
-                return p.finding.evidence
-        return None
+                self._load_failure_seen = p.finding.evidence
+                break
+        return self._load_failure_seen
 
     def _apply(self, sample: HostSample, load_failure: tuple[str, ...] | None, now: float) -> list[Change]:
         b = self.board

@@ -40,7 +40,7 @@ class InitOutputWatcher(Watcher):
 
     def refresh(self, now: float) -> list[Change]:
         b = self.board
-        if b.book.active and b.book.in_scope(INIT_SCOPE) and phases.begun(b.processes.get("k3s")):
+        if INIT_SCOPE in b.book.scopes and phases.begun(b.processes.get("k3s")):
             # k3s starts only after the images are loaded: image-load problems are over.
             return b.resolve_scope(INIT_SCOPE, now)
         return []

@@ -102,7 +102,7 @@ class ProcessesWatcher(Watcher):
             return changes
         for comp, view in b.processes.items():
             if processes.stayed_running(view, now, b.settings.resolve_after_seconds) and \
-                    b.book.in_scope(processes.scope_of(comp)):
+                    processes.scope_of(comp) in b.book.scopes:
                 changes += b.resolve_scope(processes.scope_of(comp), now)
         return changes
 

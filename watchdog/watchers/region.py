@@ -57,6 +57,9 @@ KUBECONFIG_LOOK_SECONDS = 5.0
 """While k3s has written no kubeconfig, it is looked for this often (a TICK_5's period)."""
 
 
+_UNSEEN = ProcessView()
+
+
 class RegionWatcher(Watcher):
     name = "region"
 
@@ -77,8 +80,8 @@ class RegionWatcher(Watcher):
     def on_tick(self, now: float) -> list[Change]:
         """Start a poll when due (off the event path) and apply finished polls."""
         b = self.board
-        k3s = b.processes.get("k3s", ProcessView())
-        containerd = b.processes.get("containerd", ProcessView())
+        k3s = b.processes.get("k3s", _UNSEEN)
+        containerd = b.processes.get("containerd", _UNSEEN)
         down = k3s.state not in ("RUNNING", UNKNOWN) or containerd.state not in ("RUNNING", ABSENT, UNKNOWN)
         task = self.task
         if not down and task is not None and not task.finished and not task.due(now):
