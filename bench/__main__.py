@@ -12,6 +12,8 @@
 - ``explain`` against ``grep -E`` and the region poll, when their benchmarks are present
   (``bench/explain_vs_grep.py``, ``bench/region_poll.py``); alerts in text against JSON
   (``bench/alerts.py``)
+- long streams (issue 11): CPU per event over the first 20 000 and the last of 200 000 events,
+  and a mixed stream and unwatched programs' events against the floor (``bench/long_stream.py``)
 
 Listeners are real processes driven over pipes one event at a time, as supervisord does.
 These are measurements, not tests: nothing here fails on a missed target, it says so.
@@ -396,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     results["rss"] = {"watchdog_mib": rss_mib, "floor_mib": floor_rss_mib, "ratio": rss_mib / floor_rss_mib}
     results["region_poll"] = optional("bench.region_poll", ["--rounds", "5"] if args.quick else [])
     results["alerts"] = optional("bench.alerts", ["--quick"] if args.quick else [])  # issue 14: text vs JSON lines
+    results["long_stream"] = optional("bench.long_stream", ["--quick"] if args.quick else [], timeout=900)  # issue 11
     results["framing"] = optional("bench.framing", ["--events", "2000", "--resyncs", "3"] if args.quick else [])
     results["bundle"] = optional("bench.bundle", ["--quick"] if args.quick else [], timeout=1800)  # issue 10: the bundle vs the venv
 

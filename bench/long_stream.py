@@ -1,0 +1,162 @@
+"""Long streams of ordinary events (issue 11): is the cost per event constant in history, and how
+close is it to the do-nothing ``childutils`` floor?
+
+    python -m bench.long_stream [--quick] [--rounds N]
+
+Real listener processes over pipes, one event at a time as supervisord sends them; CPU time of
+each listener read from ``/proc/<pid>/task/*/schedstat`` after a warm-up (start-up subtracted).
+
+1. **History**: the watchdog's CPU per event over the first 20 000 events of a stream and over
+   the last 20 000 of 200 000 (and the mean of all 200 000): constant cost means ≈ 1×.
+2. **Floor**: the mixed stream (a quarter TICK_5, a quarter unwatched programs' states, the rest
+   watched programs starting and running) and unwatched-program events alone, against the
+   floor, in two views: both listeners taking turns event by event (the same load for both),
+   and each listener alone, one after the other. Goals: mixed ≤ 1.5×, unwatched ≤ 1.2×.
+   Rounds alternate and the median ratio is printed with its spread.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.listener import Listener, floor_argv, frame, listener_env, state_frame, watchdog_argv
+
+WARMUP = 500
+WATCHED = ("containerd", "k3s", "console")
+UNWATCHED = ("cloudadaptor", "log", "rbd-webcli-helper")
+
+
+def write_config(root: Path) -> Path:
+    (root / "status").mkdir(parents=True, exist_ok=True)
+    (root / "logs").mkdir(exist_ok=True)
+    conf = root / "watchdog.toml"
+    conf.write_text(
+        f'status_file = "{root}/status/diagnosis.json"\nlog_dir = "{root}/logs"\n'
+        f'\n[host]\npaths = ["{root}"]\n\n[kubernetes]\nkubeconfig = "{root}/no-kubeconfig.yaml"\n'
+    )
+    return conf
+
+
+def mixed(i: int) -> bytes:
+    """A quarter TICK_5, a quarter unwatched programs, half watched programs starting and running."""
+    kind = i % 4
+    if kind == 0:
+        return frame("TICK_5", f"when:{1_700_000_000 + i}", i)
+    if kind == 1:
+        name = UNWATCHED[i % len(UNWATCHED)]
+        return state_frame(("STARTING", "RUNNING")[(i // 4) % 2], name, "STOPPED", i)
+    name = WATCHED[(i // 4) % len(WATCHED)]
+    if kind == 2:
+        return state_frame("STARTING", name, "EXITED", i)
+    return state_frame("RUNNING", name, "STARTING", i, pid=100 + i % 50)
+
+
+def unwatched(i: int) -> bytes:
+    name = UNWATCHED[i % len(UNWATCHED)]
+    return state_frame(("STARTING", "RUNNING", "EXITED")[i % 3], name, "STOPPED", i, pid=200 + i % 50)
+
+
+def cpu_per_event(lst: Listener, make: Callable[[int], bytes], start: int, n: int) -> float:
+    c0 = lst.cpu_seconds()
+    for i in range(start, start + n):
+        lst.send(make(i))
+    return (lst.cpu_seconds() - c0) / n
+
+
+def history(config: Path, short: int, long: int) -> dict[str, Any]:
+    """The watchdog's CPU per event early in a stream and late in a long one."""
+    env = listener_env()
+    with Listener(watchdog_argv(config), env) as dog:
+        for i in range(WARMUP):
+            dog.send(mixed(i))
+        first = cpu_per_event(dog, mixed, WARMUP, short)
+        middle = cpu_per_event(dog, mixed, WARMUP + short, long - 2 * short)
+        last = cpu_per_event(dog, mixed, WARMUP + long - short, short)
+    whole = (first * short + middle * (long - 2 * short) + last * short) / long
+    return {"short": short, "long": long, "first_us": first * 1e6, "last_us": last * 1e6, "whole_us": whole * 1e6,
+            "ratio_last_first": last / first}
+
+
+def turns(config: Path, make: Callable[[int], bytes], n: int) -> tuple[float, float]:
+    """(floor, watchdog) CPU per event, the two taking turns event by event."""
+    env = listener_env()
+    with Listener(floor_argv(), env) as floor, Listener(watchdog_argv(config), env) as dog:
+        pair = (floor, dog)
+        for i in range(WARMUP):
+            for lst in pair:
+                lst.send(make(i))
+        c0 = [lst.cpu_seconds() for lst in pair]
+        for i in range(WARMUP, WARMUP + n):
+            data = make(i)
+            floor.send(data)
+            dog.send(data)
+        return (floor.cpu_seconds() - c0[0]) / n, (dog.cpu_seconds() - c0[1]) / n
+
+
+def alone(config: Path, make: Callable[[int], bytes], n: int) -> tuple[float, float]:
+    """(floor, watchdog) CPU per event, each listener alone, one after the other."""
+    env = listener_env()
+    out = []
+    for argv in (floor_argv(), watchdog_argv(config)):
+        with Listener(argv, env) as lst:
+            for i in range(WARMUP):
+                lst.send(make(i))
+            out.append(cpu_per_event(lst, make, WARMUP, n))
+    return out[0], out[1]
+
+
+def versus_floor(config: Path, make: Callable[[int], bytes], n: int, rounds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for view, measure in (("turns", turns), ("alone", alone)):
+        floors, dogs, ratios = [], [], []
+        for _ in range(rounds):
+            f, d = measure(config, make, n)
+            floors.append(f)
+            dogs.append(d)
+            ratios.append(d / f)
+        out[view] = {"floor_us": statistics.median(floors) * 1e6, "watchdog_us": statistics.median(dogs) * 1e6,
+                     "ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+    return out
+
+
+def table(h: dict[str, Any], streams: dict[str, dict[str, Any]], goals: dict[str, float]) -> Iterator[str]:
+    yield "| figure | baseline | rainbond-watchdog | ratio | goal |"
+    yield "| --- | --- | --- | --- | --- |"
+    yield (f"| CPU per event, mixed stream: last {h['short']:,} of {h['long']:,} vs first {h['short']:,} | "
+           f"{h['first_us']:.1f} µs (first {h['short']:,}) | {h['last_us']:.1f} µs (last; mean of all "
+           f"{h['long']:,}: {h['whole_us']:.1f} µs) | {h['ratio_last_first']:.2f}× | ≈ 1× (constant in history) |")
+    for name, views in streams.items():
+        for view, label in (("turns", "taking turns"), ("alone", "each alone")):
+            v = views[view]
+            ok = "met" if v["ratio"] <= goals[name] else "**missed**"
+            yield (f"| CPU per event, {name}, {label} | {v['floor_us']:.1f} µs (childutils floor) | "
+                   f"{v['watchdog_us']:.1f} µs | {v['ratio']:.2f}× (rounds {v['min']:.2f}–{v['max']:.2f}) | "
+                   f"≤ {goals[name]}× — {ok} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.long_stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 000 vs 20 000 events, one round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of each floor comparison (default 5)")
+    args = parser.parse_args(argv)
+    short, long, n, rounds = (2_000, 20_000, 2_000, 1) if args.quick else (20_000, 200_000, 10_000, args.rounds)
+    with tempfile.TemporaryDirectory(prefix="rainbond-watchdog-long-") as tmp:
+        config = write_config(Path(tmp))
+        print(f"-- history: {long:,} events through one listener ...", file=sys.stderr, flush=True)
+        h = history(config, short, long)
+        streams = {}
+        for name, make in (("mixed stream", mixed), ("unwatched programs", unwatched)):
+            print(f"-- {name} vs the floor: {rounds} rounds × {n:,} events, two views ...", file=sys.stderr, flush=True)
+            streams[name] = versus_floor(config, make, n, rounds)
+    for line in table(h, streams, {"mixed stream": 1.5, "unwatched programs": 1.2}):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
