@@ -31,25 +31,33 @@ class BackgroundTask(Generic[T]):
         self._thread: threading.Thread | None = None
         self._done: list[Outcome[T]] = []
         self._last_start: float | None = None
+        self._running = False
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """A run is in flight (its outcome not yet handed over); read at every tick, so a flag
+        set by the run itself rather than a question to the thread."""
+        return self._running
 
     def maybe_start(self, now: float, force: bool = False) -> bool:
         """Start a run if none is in flight and the interval has passed; never blocks."""
-        if self.busy:
-            return False
         if not force and self._last_start is not None and now - self._last_start < self.interval:
             return False
+        if self._running:
+            return False
         self._last_start = now
+        self._running = True
         self._thread = threading.Thread(target=self._run, args=(now,), name=f"watchdog-{self.name}", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # no thread to be had (RuntimeError at the thread limit): try next period
+            self._running = False
+            raise
         return True
 
     def due(self, now: float) -> bool:
         """Whether ``maybe_start`` would start a run now."""
-        return not self.busy and (self._last_start is None or now - self._last_start >= self.interval)
+        return (self._last_start is None or now - self._last_start >= self.interval) and not self._running
 
     @property
     def finished(self) -> bool:
@@ -73,8 +81,11 @@ class BackgroundTask(Generic[T]):
         value: T | None = None
         error: BaseException | None = None
         try:
-            value = self._fn()
-        except Exception as e:  # the outcome carries it to the event loop, which logs it
-            error = e
-        with self._lock:
-            self._done.append(Outcome(value, error, started, self._clock()))
+            try:
+                value = self._fn()
+            except Exception as e:  # the outcome carries it to the event loop, which logs it
+                error = e
+            with self._lock:
+                self._done.append(Outcome(value, error, started, self._clock()))
+        finally:
+            self._running = False  # whatever happened, the next period may start a run
