@@ -120,12 +120,12 @@ class Monitor:
             if change is None:
                 return
             now = b.clock()
-            changes = self.on_state_change(change, now)
+            changes = [c for hook in self._on_state for c in hook(change, now)]
         elif name.startswith("TICK_"):
             now = b.clock()
             if name == "TICK_60":
                 self.resync(now)
-            changes = self.on_tick(now)
+            changes = [c for hook in self._on_tick for c in hook(now)]
         elif name.startswith("PROCESS_LOG"):
             if proto.process_name(envelope.payload) in b.component_of:
                 return  # the watched programs' output is in their logs, read on a failure
@@ -133,11 +133,12 @@ class Monitor:
             if decoded is None:
                 return
             now = b.clock()
-            changes = self.on_log(decoded[0], decoded[1], now)
+            changes = [c for hook in self._on_log for c in hook(decoded[0], decoded[1], now)]
         else:
             return
-        changes += self.refresh(now)
-        self.publish(changes, now)
+        for hook in self._refresh:
+            changes += hook(now)
+        self.publication.publish(changes, now)  # the same as the methods below, a call less per event
 
     def on_state_change(self, change: ProcessStateChange, now: float) -> list[Change]:
         return [c for hook in self._on_state for c in hook(change, now)]

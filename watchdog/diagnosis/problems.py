@@ -77,7 +77,7 @@ class ProblemBook:
     def scopes(self) -> frozenset[str]:
         """The scopes that hold an active problem (computed once per book: books are immutable),
         so that "anything in this scope?" costs a set lookup on every event."""
-        return frozenset(p.finding.scope for p in self.active.values())
+        return frozenset({p.finding.scope for p in self.active.values()})
 
     def ordered(self) -> list[Problem]:
         """Active problems, most severe first, then oldest first, then by id and subject."""

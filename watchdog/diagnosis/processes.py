@@ -30,7 +30,7 @@ def apply_change(view: ProcessView, change: ProcessStateChange, now: float, wind
     if change.to_state == "STARTING":
         if change.from_state in ("BACKOFF", "EXITED", "FATAL", "UNKNOWN") or view.starts:
             restarts += 1
-        starts = tuple(t for t in (*(starts[-(keep - 1) :] if keep > 1 else ()), now) if now - t <= window)
+        starts = tuple([t for t in (*(starts[-(keep - 1) :] if keep > 1 else ()), now) if now - t <= window])
     running = change.to_state in ("RUNNING", "STARTING", "STOPPING")
     return ProcessView(  # built whole: every field is decided here (and dataclasses.replace is slow)
         state=change.to_state,
@@ -68,7 +68,7 @@ def is_failure(change: ProcessStateChange) -> bool:
 
 
 def is_flapping(view: ProcessView, now: float, restarts: int, window: float) -> bool:
-    return sum(1 for t in view.starts if now - t <= window) >= restarts
+    return len([t for t in view.starts if now - t <= window]) >= restarts
 
 
 def stayed_running(view: ProcessView, now: float, seconds: float) -> bool:

@@ -89,7 +89,7 @@ def process_name(payload: str) -> str | None:
 
 def process_state_change(envelope: Envelope) -> ProcessStateChange | None:
     """Decode a ``PROCESS_STATE_*`` event; ``None`` for other events or unusable payloads."""
-    name = envelope.eventname
+    name = envelope.headers.get("eventname", "")
     if not name.startswith("PROCESS_STATE_"):
         return None
     payload = envelope.payload

@@ -10,7 +10,7 @@ import dataclasses
 from watchdog.diagnosis import layouts, processes
 from watchdog.diagnosis.problems import Change
 from watchdog.diagnosis.rules import evidence_for
-from watchdog.model import UNKNOWN, Finding, ProcessInfo, ProcessStateChange
+from watchdog.model import PROCESS_COMPONENTS, UNKNOWN, Finding, ProcessInfo, ProcessStateChange
 from watchdog.sources.supervisor_rpc import RpcUnavailable, SupervisorRpc
 from watchdog.watchers.base import Board, Watcher
 
@@ -28,6 +28,7 @@ class ProcessesWatcher(Watcher):
         self._said_no_rpc = False
         self._layout_said = False
         self._flap_findings: dict[tuple[str, int], Finding] = {}
+        self._scope_of = {comp: processes.scope_of(comp) for comp in PROCESS_COMPONENTS}
 
     # ---------------------------------------------------------------- events
 
@@ -100,10 +101,11 @@ class ProcessesWatcher(Watcher):
         changes: list[Change] = []
         if not b.book.active:
             return changes
+        scopes = b.book.scopes
         for comp, view in b.processes.items():
-            if processes.stayed_running(view, now, b.settings.resolve_after_seconds) and \
-                    processes.scope_of(comp) in b.book.scopes:
-                changes += b.resolve_scope(processes.scope_of(comp), now)
+            scope = self._scope_of[comp] if comp in self._scope_of else processes.scope_of(comp)
+            if scope in scopes and processes.stayed_running(view, now, b.settings.resolve_after_seconds):
+                changes += b.resolve_scope(scope, now)
         return changes
 
     # ---------------------------------------------------------------- supervisord over XML-RPC

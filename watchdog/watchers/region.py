@@ -90,7 +90,7 @@ class RegionWatcher(Watcher):
         if down or path is None:
             if task is not None:
                 task.take()  # a poll that started before k3s went down says nothing now
-            if b.region is not NOT_STARTED and b.region != NOT_STARTED:
+            if b.region is not NOT_STARTED:
                 b.region = NOT_STARTED
             changes = self._clear(now)
             self._say_api("not-started")
