@@ -1,11 +1,12 @@
-"""A board with its edges replaced: a settable clock, a log that records, log tails from a dict."""
+"""A board with its edges replaced: a settable clock, a log that records, log tails from a dict
+(supervisord's XML-RPC: ``tests.test_app.FakeRpc``)."""
 from __future__ import annotations
 
 from typing import Any
 
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
-from watchdog.model import LogTail, ProcessInfo
+from watchdog.model import LogTail
 from watchdog.watchers.base import Board
 
 T0 = 1_790_000_000.0
@@ -32,19 +33,6 @@ class Log:
 
     def events(self, level: str | None = None) -> list[str]:
         return [e for lv, e, _ in self.lines if level is None or lv == level]
-
-
-class FakeRpc:
-    url = "unix:///fake"
-
-    def __init__(self, infos: list[ProcessInfo]) -> None:
-        self.infos = {i.name: i for i in infos}
-
-    def all_process_info(self) -> list[ProcessInfo]:
-        return list(self.infos.values())
-
-    def process_info(self, name: str) -> ProcessInfo | None:
-        return self.infos.get(name)
 
 
 def make_board(settings: Settings, rules: RuleBook, tails: dict[str, list[str]] | None = None,

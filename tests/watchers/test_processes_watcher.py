@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.watchers.support import FakeRpc, make_board
+from tests.test_app import FakeRpc
+from tests.watchers.support import make_board
 from watchdog.config import Settings
 from watchdog.diagnosis.rules import RuleBook
 from watchdog.model import ABSENT, ProcessInfo, ProcessStateChange
