@@ -47,3 +47,18 @@ def test_ordered_puts_errors_first_then_oldest() -> None:
     book, _ = book.add([finding("k3s.start-failed", "k3s")], 2.0)
     book, _ = book.add([finding("console.start-failed", "console")], 3.0)
     assert [p.finding.id for p in book.ordered()] == ["k3s.start-failed", "console.start-failed", "host.disk-low"]
+
+
+def test_scopes_follow_the_active_problems_through_counts_raises_and_resolves() -> None:
+    def truth(b: ProblemBook) -> frozenset[str]:
+        return frozenset(p.finding.scope for p in b.active.values())
+
+    book, _ = ProblemBook().add([finding()], 1.0)
+    assert book.scopes == {"process:k3s"}
+    book, _ = book.add([finding()], 2.0)  # a count: carried over, still true
+    assert "scopes" in book.__dict__ and book.scopes == truth(book)
+    book, _ = book.add([finding("region.pod-pending", "rbd-db-0", scope="region")], 3.0)
+    assert book.scopes == truth(book) == {"process:k3s", "region"}
+    book, _ = book.resolve_scope("process:k3s", 4.0)
+    assert book.scopes == truth(book) == {"region"}
+    assert book.in_scope("process:k3s") == [] and len(book.in_scope("region")) == 1

@@ -95,3 +95,25 @@ def test_each_answer_and_the_next_ready_leave_in_one_write_on_a_real_pipe(
     assert code == 0
     assert writes == [b"READY\n", (OKS + "READY\n").encode(), (OKS + "READY\n").encode()]
     assert sent == b"".join(writes)
+
+
+def test_a_short_write_is_completed_never_repeated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipe may take fewer bytes than asked: the rest follows, nothing is sent twice."""
+    read_end, write_end = os.pipe()
+    stdout = os.fdopen(write_end, "w", encoding="utf-8")
+    channel = EventChannel(io.StringIO(""), stdout)
+    real_write = os.write
+    calls = []
+
+    def short_write(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        return real_write(fd, bytes(data)[:5])
+
+    monkeypatch.setattr(events.os, "write", short_write)
+    channel.ok_and_ready()
+    channel.ready()
+    monkeypatch.undo()
+    stdout.close()
+    with os.fdopen(read_end, "rb") as r:
+        assert r.read() == (OKS + "READY\n" + "READY\n").encode()
+    assert calls[0] == len(OKS + "READY\n") and len(calls) > 2

@@ -68,9 +68,9 @@ class Steps:
         return steps[0] if steps else ""
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One supervisord event: the header tokens and the payload text."""
+class Envelope(NamedTuple):
+    """One supervisord event: the header tokens and the payload text (a named tuple: one is
+    built for every event, and a tuple is built several times faster than a frozen dataclass)."""
 
     headers: Mapping[str, str]
     payload: str

@@ -45,7 +45,10 @@ class ProblemBook:
                 changes.append(Change("raised", p))
             else:
                 active[f.key] = old.seen_again(f, now)
-        return ProblemBook(active, self.resolved), changes
+        book = ProblemBook(active, self.resolved)
+        if not changes and "scopes" in self.__dict__:
+            book.__dict__["scopes"] = self.scopes  # only counts: the same scopes hold problems
+        return book, changes
 
     def resolve_where(self, predicate: Callable[[Problem], bool], now: float) -> tuple[ProblemBook, list[Change]]:
         """Resolve every active problem the predicate picks."""

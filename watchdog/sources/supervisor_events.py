@@ -28,6 +28,7 @@ RESYNC_SECONDS = 0.3
 and the answer must leave well within a second."""
 CHUNK = 65536
 _UTF8 = codecs.getincrementaldecoder("utf-8")
+_OK_READY = (proto.OK + proto.READY).encode("ascii")
 MAX_HEADER_BYTES = 64 * 1024
 """A longer line is no header: it is skipped to its end (never held in memory) and refused."""
 
@@ -172,7 +173,12 @@ class EventChannel:
         """The answer and the next READY in one write: supervisord (3.3.1 and 4) parses its buffer
         "til it is too short", so it acknowledges and marks the listener READY from one read.
         One write per event instead of two, for supervisord as much as for us."""
-        self._send(proto.OK + proto.READY)
+        if self._out_fd is None:
+            self._send(proto.OK + proto.READY)
+            return
+        sent = os.write(self._out_fd, _OK_READY)  # 17 bytes, below PIPE_BUF: all of it, in practice
+        if sent < len(_OK_READY):
+            self._write_all(self._out_fd, _OK_READY[sent:])
 
     def read(self) -> Envelope | None:
         """The next event; ``None`` at end of input.
@@ -248,6 +254,10 @@ class EventChannel:
             self._out.write(token)
             self._out.flush()
             return
-        view = memoryview(token.encode("ascii"))
+        self._write_all(self._out_fd, token.encode("ascii"))
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
         while view:  # tokens are shorter than PIPE_BUF: one write, but never assume it
-            view = view[os.write(self._out_fd, view):]
+            view = view[os.write(fd, view):]

@@ -102,9 +102,11 @@ class ProcessesWatcher(Watcher):
         if not b.book.active:
             return changes
         scopes = b.book.scopes
-        for comp, view in b.processes.items():
-            scope = self._scope_of[comp] if comp in self._scope_of else processes.scope_of(comp)
-            if scope in scopes and processes.stayed_running(view, now, b.settings.resolve_after_seconds):
+        if scopes.isdisjoint(self._scope_of.values()):
+            return changes  # no program has a problem (this runs after every event)
+        after = b.settings.resolve_after_seconds
+        for comp, scope in self._scope_of.items():
+            if scope in scopes and processes.stayed_running(b.processes[comp], now, after):
                 changes += b.resolve_scope(scope, now)
         return changes
 
