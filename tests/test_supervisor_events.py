@@ -56,7 +56,7 @@ def test_a_crashing_handler_still_answers_ok(settings: Settings, rulebook: RuleB
     def boom(*_: object) -> None:
         raise RuntimeError("boom")
 
-    mon.on_state_change = boom  # type: ignore[method-assign]
+    mon.handle = boom  # type: ignore[method-assign]
     stream = state_frame("FATAL", "k3s", serial=1) + tick_frame(2, 2)
     code = listen(settings, rulebook, EventChannel(io.StringIO(stream), out), env={}, clock=lambda: 1.0, monitor=mon)
     assert code == 0 and out.getvalue().count(OKS) == 2

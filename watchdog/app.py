@@ -23,12 +23,10 @@ from watchdog.errors import UsageError
 from watchdog.explaining import explain_stream
 from watchdog.model import (
     Envelope,
-    Finding,
     HostSample,
     HostView,
     LogTail,
     ProbeResult,
-    ProcessStateChange,
     ProcessView,
     RegionPoll,
     RegionView,
@@ -140,12 +138,6 @@ class Monitor:
             changes += hook(now)
         self.publication.publish(changes, now)  # the same as the methods below, a call less per event
 
-    def on_state_change(self, change: ProcessStateChange, now: float) -> list[Change]:
-        return [c for hook in self._on_state for c in hook(change, now)]
-
-    def on_log(self, program: str, lines: list[str], now: float) -> list[Change]:
-        return [c for hook in self._on_log for c in hook(program, lines, now)]
-
     def on_tick(self, now: float) -> list[Change]:
         """TICK_5 / TICK_60: each watcher does what is due (a resync first, when none was done yet)."""
         return [c for hook in self._on_tick for c in hook(now)]
@@ -196,9 +188,6 @@ class Monitor:
         """Wait for every background check in flight (one-shot commands and tests only)."""
         deadline = self.board.clock() + timeout
         return all(t.wait(max(0.0, deadline - self.board.clock())) for t in self.board.tasks)
-
-    def apply_findings(self, scope: str, findings: list[Finding], now: float) -> list[Change]:
-        return self.board.reconcile(scope, findings, now)
 
     # ------------------------------------------------------------------ output
 
