@@ -222,10 +222,6 @@ class Monitor:
     def book(self) -> ProblemBook:
         return self.board.book
 
-    @book.setter
-    def book(self, book: ProblemBook) -> None:
-        self.board.book = book
-
     @property
     def processes(self) -> dict[str, ProcessView]:
         return self.board.processes
