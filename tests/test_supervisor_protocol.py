@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import frame, wait_for
 from watchdog.model import Envelope
@@ -53,6 +55,34 @@ def test_non_state_events_and_unusable_payloads_give_none() -> None:
     assert proto.process_state_change(Envelope({"eventname": "TICK_5"}, "when:1")) is None
     assert proto.process_state_change(Envelope({"eventname": "PROCESS_STATE_RUNNING"}, "")) is None
     assert proto.process_state_change(Envelope({"eventname": "PROCESS_STATE_RUNNING"}, "no tokens here")) is None
+
+
+_TOKEN_VALUES = st.sampled_from(["k3s", "", "1", "0", "2766", "007", "a:b", "容器", "١٢", "RUNNING", "x y"])
+_KEYS = st.sampled_from(["processname", "groupname", "from_state", "expected", "pid", "tries", "serial"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_KEYS, _TOKEN_VALUES), max_size=7), st.sampled_from(["RUNNING", "EXITED", "STARTING"]),
+       st.sampled_from(["", "\n", "\nsome data"]))
+def test_the_event_path_decoder_agrees_with_the_full_parser(tokens: list[tuple[str, str]], to: str, tail: str) -> None:
+    """``watched_state_change`` (one regular expression for supervisord's own token order) gives
+    what ``process_state_change`` gives, for any tokens in any order, and ``None`` when unwatched."""
+    payload = " ".join(f"{k}:{v}" for k, v in tokens) + tail
+    full = proto.process_state_change(Envelope({"eventname": f"PROCESS_STATE_{to}"}, payload))
+    watched = {full.name} if full is not None else {"k3s", "", "1"}
+    assert proto.watched_state_change(f"PROCESS_STATE_{to}", payload, watched) == full
+    assert proto.watched_state_change(f"PROCESS_STATE_{to}", payload, set()) is None
+
+
+@pytest.mark.parametrize("payload", [
+    "processname:k3s groupname:k3s from_state:RUNNING expected:0 pid:2766",
+    "processname:k3s groupname:k3s from_state:STOPPED tries:0",
+    "processname:k3s groupname:k3s from_state:STARTING pid:12",
+    "processname:k3s groupname:k3s from_state:RUNNING pid:12",
+])
+def test_supervisords_own_payloads_take_the_fast_path(payload: str) -> None:
+    """The payloads supervisord 3 and 4 write (events.py) are read by the one match."""
+    assert proto._STATE_PAYLOAD.fullmatch(payload) is not None
 
 
 def test_chinese_process_log_payload_keeps_its_lines() -> None:

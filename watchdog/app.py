@@ -112,9 +112,7 @@ class Monitor:
         name = envelope.eventname
         b = self.board
         if name.startswith("PROCESS_STATE_"):
-            if proto.process_name(envelope.payload) not in b.component_of:
-                return
-            change = proto.process_state_change(envelope)
+            change = proto.watched_state_change(name, envelope.payload, b.component_of)
             if change is None:
                 return
             now = b.clock()

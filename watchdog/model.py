@@ -185,6 +185,19 @@ class ProcessView:
     when unknown (a snapshot says only the exit status)."""
 
 
+def process_view(
+    state: str, since: float | None, pid: int | None, exitstatus: int | None, restarts: int,
+    starts: tuple[float, ...], expected: bool | None,
+) -> ProcessView:
+    """``ProcessView(...)`` with every field given, built without the frozen dataclass's
+    ``object.__setattr__`` per field: three times faster, and one is built for every state event.
+    The result is an ordinary ``ProcessView`` (equal, hashed and replaced like any other)."""
+    view = object.__new__(ProcessView)
+    view.__dict__.update(state=state, since=since, pid=pid, exitstatus=exitstatus, restarts=restarts,
+                         starts=starts, expected=expected)
+    return view
+
+
 @dataclass(frozen=True)
 class PodView:
     """One pod as the status file shows it (``components.region.pods[NAME]``)."""

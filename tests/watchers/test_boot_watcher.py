@@ -50,3 +50,29 @@ def test_a_flapping_program_gets_one_line_a_minute(settings: Settings, rulebook:
     board.book = ProblemBook()
     w.on_tick(clock.t + 601)
     assert w._storms == {}
+
+
+def test_a_storms_line_counts_from_the_raise_and_a_new_storm_starts_over(settings: Settings, rulebook: RuleBook) -> None:
+    """The first summary says how many starts came since the raise's own line; a problem resolved
+    and raised again between two looks is a new storm (its own minute, its own count)."""
+    board, clock, log = make_board(settings, rulebook)
+    w = BootWatcher(board)
+    flapping = rulebook.finding("process.flapping", "k3s", evidence=["k3s started 5 times"], source="supervisord:k3s",
+                                scope="process:k3s", details={"starts": "5", "window": "120"})
+    t = clock.t
+    board.book, _ = board.book.add([rulebook.finding("phase.stuck", "k3s")], t - 10)  # the book is not empty
+    w.on_tick(t - 5)  # a look before the storm
+    for i in range(31):  # raised at t, counted 30 times over 60 s, no tick meanwhile
+        board.book, _ = board.book.add([flapping], t + 2 * i)
+    w.on_tick(t + 61)
+    lines = [kw for _, e, kw in log.lines if e == "problem_ongoing"]
+    assert [(kw["count"], kw["new_since_last_line"]) for kw in lines] == [(31, 30)]
+    # Over and raised again within a minute: nothing is said until its own minute has passed.
+    board.book, _ = board.book.resolve_where(lambda p: p.finding.id == "process.flapping", t + 62)
+    board.book, _ = board.book.add([flapping], t + 63)
+    board.book, _ = board.book.add([flapping], t + 64)
+    w.on_tick(t + 122)  # the old storm's minute, not the new one's
+    assert len([e for _, e, _ in log.lines if e == "problem_ongoing"]) == 1
+    w.on_tick(t + 124)
+    lines = [kw for _, e, kw in log.lines if e == "problem_ongoing"]
+    assert [(kw["count"], kw["new_since_last_line"]) for kw in lines] == [(31, 30), (2, 1)]

@@ -9,7 +9,16 @@ from typing import Mapping, Sequence
 
 from watchdog.diagnosis.exit_status import explain_exit
 from watchdog.diagnosis.rules import RuleBook, evidence_for
-from watchdog.model import ABSENT, Finding, LogTail, ProcessInfo, ProcessStateChange, ProcessView, Severity
+from watchdog.model import (
+    ABSENT,
+    Finding,
+    LogTail,
+    ProcessInfo,
+    ProcessStateChange,
+    ProcessView,
+    Severity,
+    process_view,
+)
 
 TAIL_EVIDENCE_LINES = 15
 """Lines from the end of a log quoted in a generic ``*.start-failed``."""
@@ -32,7 +41,7 @@ def apply_change(view: ProcessView, change: ProcessStateChange, now: float, wind
             restarts += 1
         starts = tuple([t for t in (*(starts[-(keep - 1) :] if keep > 1 else ()), now) if now - t <= window])
     running = change.to_state in ("RUNNING", "STARTING", "STOPPING")
-    return ProcessView(  # built whole: every field is decided here (and dataclasses.replace is slow)
+    return process_view(  # built whole: every field is decided here (and dataclasses.replace is slow)
         state=change.to_state,
         since=now,
         pid=change.pid if running and change.pid else (view.pid if running else None),

@@ -36,7 +36,10 @@ class BootWatcher(Watcher):
         self.check_pending = False
         """A restored timeline is checked against the programs' states once they are known."""
         self._stuck_checked_at: float | None = None
-        self._storms: dict[tuple[str, str], tuple[float, int]] = {}
+        self._storms: dict[tuple[str, str], tuple[float, float, int]] = {}
+        """Per flapping problem: when it was raised, when its last line was said, its count then."""
+        self._storms_due = 0.0
+        self._storms_looked: float | None = None
         self._key: tuple[Any, ...] | None = None
         self._phase: str | None = None
         self._phase_of: dict[tuple[Any, ...], str] = {}
@@ -71,8 +74,8 @@ class BootWatcher(Watcher):
                 return changes  # still stuck; refreshed (how long, evidence) once a minute
             finding = boot.stuck_finding(b.rules, clock, now, b.settings, self._stuck_evidence(clock.phase))
             self._stuck_checked_at = now
-        if finding is None and not b.book.active:
-            return changes
+        if finding is None and boot.PHASE_SCOPE not in b.book.scopes:
+            return changes  # nothing to raise, nothing to resolve
         return changes + b.reconcile(boot.PHASE_SCOPE, [finding] if finding else [], now)
 
     def _deadline_judgeable(self, phase: str, now: float) -> bool:
@@ -132,16 +135,31 @@ class BootWatcher(Watcher):
         return phase
 
     def _summarize_storms(self, now: float) -> None:
-        """While a program flaps: at most one ``problem_ongoing`` line a minute, with the count."""
+        """While a program flaps: at most one ``problem_ongoing`` line a minute, with the count
+        since the last line (the raise's own line counts one).
+
+        Looked at only when a line may be due: a problem raised after the last look is due a
+        minute after its raise at the earliest, so that look's time plus a minute is a safe bound.
+        """
         b = self.board
-        if not self._storms and not b.book.active:
+        if not b.book.active:
+            self._storms.clear()
+            return
+        if now < self._storms_due:
             return
         flapping = {p.key: p for p in b.book.active.values() if p.finding.id == FLAPPING}
-        for key in set(self._storms) - set(flapping):
-            del self._storms[key]
+        for key in [k for k, (first, _, _) in self._storms.items()
+                    if k not in flapping or flapping[k].first_seen != first]:
+            del self._storms[key]  # over, or over and raised again since the last look
+        due = now + STORM_SUMMARY_SECONDS
+        looked, self._storms_looked = self._storms_looked, now
         for key, p in flapping.items():
-            last_at, last_count = self._storms.setdefault(key, (p.first_seen, p.count))
+            # Raised since the last look: its raise was its line (count 1). Else (a restored
+            # status file, the first look) counted from now on.
+            new = looked is not None and p.first_seen >= looked
+            first, last_at, last_count = self._storms.setdefault(key, (p.first_seen, p.first_seen, 1 if new else p.count))
             if now - last_at < STORM_SUMMARY_SECONDS or p.count <= last_count:
+                due = min(due, last_at + STORM_SUMMARY_SECONDS)
                 continue
             comp = b.component_of.get(p.finding.subject)
             view = b.processes.get(comp) if comp else None
@@ -156,4 +174,5 @@ class BootWatcher(Watcher):
                 state=view.state if view else None,
                 restarts=view.restarts if view else None,
             )
-            self._storms[key] = (now, p.count)
+            self._storms[key] = (first, now, p.count)
+        self._storms_due = due

@@ -40,6 +40,15 @@ class ProcessesWatcher(Watcher):
         s = b.settings
         view = processes.apply_change(b.processes[comp], change, now, s.flap_window_seconds, s.flap_restarts)
         b.processes[comp] = view
+        to_state = change.to_state
+        if to_state == "RUNNING":
+            return []  # the commonest event: nothing is raised by a start that succeeded
+        if to_state == "STARTING":
+            # apply_change kept the starts within the window at ``now``: their number tells.
+            if len(view.starts) < s.flap_restarts:
+                return []
+            b.book, raised = b.book.add([self._flapping(comp, change.name, len(view.starts))], now)
+            return raised
         changes: list[Change] = []
         if processes.is_failure(change):
             info = self.process_info(change.name)
@@ -52,9 +61,6 @@ class ProcessesWatcher(Watcher):
         ):
             # Not while it flaps: a restart storm gets one line per cause (the boot watcher's storms).
             b.log.info("program_exited_expectedly", program=change.name)
-        if change.to_state == "STARTING" and processes.is_flapping(view, now, s.flap_restarts, s.flap_window_seconds):
-            b.book, raised = b.book.add([self._flapping(comp, change.name, len(view.starts))], now)
-            changes += raised
         return changes
 
     def _flapping(self, comp: str, program: str, starts: int) -> Finding:
