@@ -1,8 +1,12 @@
 """The problems' lifecycle: raise once, count after, resolve when the cause is gone."""
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from watchdog.diagnosis.problems import RESOLVED_KEPT, ProblemBook
-from watchdog.model import Finding, Severity, Steps, Texts
+from watchdog.model import Finding, Problem, Severity, Steps, Texts
 
 
 def finding(pid: str = "k3s.start-failed", subject: str = "k3s", severity: Severity = Severity.ERROR,
@@ -62,3 +66,16 @@ def test_scopes_follow_the_active_problems_through_counts_raises_and_resolves() 
     book, _ = book.resolve_scope("process:k3s", 4.0)
     assert book.scopes == truth(book) == {"region"}
     assert book.in_scope("process:k3s") == [] and len(book.in_scope("region")) == 1
+
+
+def test_a_count_builds_the_same_book_and_problem_as_the_constructors() -> None:
+    """The count's fast construction (no frozen ``__init__``) gives ordinary, equal objects."""
+    book, _ = ProblemBook().add([finding()], 1.0)
+    counted, changes = book.add([finding()], 2.0)
+    assert changes == [] and type(counted) is ProblemBook
+    p = counted.active[finding().key]
+    assert p == Problem(finding(), 1.0, 2.0, 2) and hash(p) == hash(Problem(finding(), 1.0, 2.0, 2))
+    assert counted == ProblemBook(dict(counted.active), counted.resolved)
+    assert book.active[finding().key].count == 1  # the book counted from is unchanged
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        counted.resolved = ()  # type: ignore[misc]

@@ -166,7 +166,12 @@ class Problem:
         return self.finding.key
 
     def seen_again(self, finding: Finding, now: float) -> Problem:
-        return Problem(finding, self.first_seen, now, self.count + 1, self.resolved_at)
+        """The same problem counted once more (built without the frozen ``__init__``: a restart
+        storm counts its problem at every start)."""
+        again = object.__new__(Problem)
+        again.__dict__.update(finding=finding, first_seen=self.first_seen, last_seen=now, count=self.count + 1,
+                              resolved_at=self.resolved_at)
+        return again
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,13 @@ class ProblemBook:
                 changes.append(Change("raised", p))
             else:
                 active[f.key] = old.seen_again(f, now)
-        book = ProblemBook(active, self.resolved)
-        if not changes and "scopes" in self.__dict__:
-            book.__dict__["scopes"] = self.scopes  # only counts: the same scopes hold problems
+        if changes:
+            return ProblemBook(active, self.resolved), changes
+        # Only counts (a restart storm's every start): the same scopes hold problems. Built
+        # without the frozen ``__init__``, the scopes carried over.
+        book = object.__new__(ProblemBook)
+        book.__dict__.update(self.__dict__)
+        book.__dict__["active"] = active
         return book, changes
 
     def resolve_where(self, predicate: Callable[[Problem], bool], now: float) -> tuple[ProblemBook, list[Change]]:

@@ -80,10 +80,6 @@ def is_flapping(view: ProcessView, now: float, restarts: int, window: float) -> 
     return len([t for t in view.starts if now - t <= window]) >= restarts
 
 
-def stayed_running(view: ProcessView, now: float, seconds: float) -> bool:
-    return view.state == "RUNNING" and view.since is not None and now - view.since >= seconds
-
-
 def failure_findings(
     rules: RuleBook,
     component: str,

@@ -42,19 +42,21 @@ class BootWatcher(Watcher):
         self._storms_looked: float | None = None
         self._key: tuple[Any, ...] | None = None
         self._phase: str | None = None
+        self._seen: tuple[Any, ...] | None = None
         self._phase_of: dict[tuple[Any, ...], str] = {}
         """``current_phase`` by what it reads (states, exits, the region, the console); bounded."""
 
     def restore(self, timeline: Mapping[str, float | None]) -> None:
         self.timeline = dict(timeline)
         self.check_pending = True
-        self._key = None
+        self._key = self._seen = None
 
     def on_tick(self, now: float) -> list[Change]:
         """Phase deadlines (``phase.stuck``) and restart-storm summaries."""
         b = self.board
         self.phase(now)
-        self._summarize_storms(now)
+        if now >= self._storms_due or not b.book.active:
+            self._summarize_storms(now)
         clock = self.clock
         if clock is None:
             return []
@@ -102,6 +104,17 @@ class BootWatcher(Watcher):
 
     def phase(self, now: float) -> str:
         """The current phase; the timeline and the phase clock brought up to date."""
+        b = self.board
+        # Nothing read has changed since the last call (a tick, an event of the same state): the
+        # views compare equal (most often they are the same objects) and so does the rest.
+        seen = (tuple(b.processes.values()), b.layout, b.region, b.probe_ok_at, b.settings, self.check_pending)
+        if self._phase is not None and seen == self._seen:
+            return self._phase
+        phase = self._phase_now(now)
+        self._seen = seen
+        return phase
+
+    def _phase_now(self, now: float) -> str:
         b = self.board
         answering = boot.console_answering(b.processes.get("console"), b.probe_ok_at, b.settings.console.probe)
         # What the phase depends on: each program's state and how it exited (not its pid or

@@ -59,8 +59,10 @@ class HostWatcher(Watcher):
                 b.host_sample = outcome.value
                 b.host = HostView(paths=dict(outcome.value.paths))
                 fresh = True
-        load_failure = self._image_load_failure()
-        if b.host_sample is not None and (fresh or load_failure != self._load_failure):
+        if b.host_sample is None:
+            return []
+        load_failure = self._load_failure_seen if b.book is self._looked_in else self._image_load_failure()
+        if fresh or load_failure != self._load_failure:
             return self._apply(b.host_sample, load_failure, now)
         return []
 

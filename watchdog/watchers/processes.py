@@ -29,6 +29,7 @@ class ProcessesWatcher(Watcher):
         self._layout_said = False
         self._flap_findings: dict[tuple[str, int], Finding] = {}
         self._scope_of = {comp: processes.scope_of(comp) for comp in PROCESS_COMPONENTS}
+        self._scopes = frozenset(self._scope_of.values())
 
     # ---------------------------------------------------------------- events
 
@@ -108,12 +109,15 @@ class ProcessesWatcher(Watcher):
         if not b.book.active:
             return changes
         scopes = b.book.scopes
-        if scopes.isdisjoint(self._scope_of.values()):
+        if scopes.isdisjoint(self._scopes):
             return changes  # no program has a problem (this runs after every event)
         after = b.settings.resolve_after_seconds
+        views = b.processes
         for comp, scope in self._scope_of.items():
-            if scope in scopes and processes.stayed_running(b.processes[comp], now, after):
-                changes += b.resolve_scope(scope, now)
+            if scope in scopes:
+                view = views[comp]  # stayed RUNNING long enough (inlined: this runs after every event)
+                if view.state == "RUNNING" and view.since is not None and now - view.since >= after:
+                    changes += b.resolve_scope(scope, now)
         return changes
 
     # ---------------------------------------------------------------- supervisord over XML-RPC
