@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping, NamedTuple
 
 LANGUAGES = ("zh", "en")
@@ -134,8 +135,9 @@ class Finding:
     source: str = ""
     scope: str = ""
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str]:
+        """``(id, subject)``: kept once computed (a restart storm looks its problem up at every start)."""
         return (self.id, self.subject)
 
     def as_dict(self) -> dict[str, object]:

@@ -39,7 +39,11 @@ def apply_change(view: ProcessView, change: ProcessStateChange, now: float, wind
     if change.to_state == "STARTING":
         if change.from_state in ("BACKOFF", "EXITED", "FATAL", "UNKNOWN") or view.starts:
             restarts += 1
-        starts = tuple([t for t in (*(starts[-(keep - 1) :] if keep > 1 else ()), now) if now - t <= window])
+        kept = starts[-(keep - 1) :] if keep > 1 else ()
+        if not kept or now - min(kept) <= window:
+            starts = (*kept, now)  # all within the window (a storm): nothing to drop
+        else:
+            starts = tuple([t for t in (*kept, now) if now - t <= window])
     running = change.to_state in ("RUNNING", "STARTING", "STOPPING")
     return process_view(  # built whole: every field is decided here (and dataclasses.replace is slow)
         state=change.to_state,

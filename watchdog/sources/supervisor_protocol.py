@@ -92,6 +92,9 @@ _STATE_PAYLOAD = re.compile(
 """A state payload as supervisord writes it (tokens in its order, ASCII numbers): read in one match."""
 
 
+_new_change = tuple.__new__
+
+
 def watched_state_change(eventname: str, payload: str, watched: Container[str]) -> ProcessStateChange | None:
     """The event path's decoder: ``None`` at once when the program is not in ``watched`` (or the
     payload is unusable). supervisord's own token order is read with one regular expression;
@@ -103,12 +106,12 @@ def watched_state_change(eventname: str, payload: str, watched: Container[str]) 
     program, group, from_state, expected, pid, tries = m.groups()
     if program not in watched:
         return None
-    return ProcessStateChange(
+    return _new_change(ProcessStateChange, (  # ProcessStateChange(...) without its __new__ written in Python
         program, group, from_state, eventname[14:],  # len("PROCESS_STATE_")
         None if pid is None else int(pid),
         None if expected is None else expected == "1",
         None if tries is None else int(tries),
-    )
+    ))
 
 
 def process_state_change(envelope: Envelope) -> ProcessStateChange | None:
