@@ -117,3 +117,61 @@ def test_a_short_write_is_completed_never_repeated(monkeypatch: pytest.MonkeyPat
     with os.fdopen(read_end, "rb") as r:
         assert r.read() == (OKS + "READY\n" + "READY\n").encode()
     assert calls[0] == len(OKS + "READY\n") and len(calls) > 2
+
+
+@pytest.mark.parametrize("unit", ["characters", "bytes"])
+def test_whole_reads_over_a_pipe_give_what_line_by_line_reading_gives(unit: str) -> None:
+    """An envelope that arrives in one read is taken whole (the usual case); anything else (two
+    in one write, a header split between writes, non-ASCII text, a bad header, a short payload
+    at the end) goes the long way. Over a real pipe, every envelope comes out as from a buffer."""
+    def encoded(text: str) -> bytes:
+        if unit == "characters":
+            return text.encode("utf-8")
+        head, _, payload = text.partition("\n")  # a byte-counted len (supervisord 3)
+        head = head.rsplit(" len:", 1)[0] + f" len:{len(payload.encode('utf-8'))}"
+        return f"{head}\n{payload}".encode("utf-8")
+
+    writes = [
+        encoded(tick_frame(1, 1)),
+        encoded(state_frame("RUNNING", "k3s", serial=2, pid=42)) + encoded(tick_frame(3, 3)),
+        encoded(frame("PROCESS_LOG_STDOUT", "processname:init groupname:init pid:1 channel:stdout\n加载镜像", 4)),
+        b"ver:3.0 server:supervisor serial:5 pool:watchdog poolserial:5 eventname:TICK_5 ",
+        b"len:6\nwhen:5",
+        b"this is no header\n",
+        encoded(tick_frame(7, 7)),
+        encoded(state_frame("STARTING", "k3s", serial=8, tries=0))[:-4],
+    ]
+
+    def drain(channel: EventChannel, feed: list[bytes], w: int | None) -> list[object]:
+        got: list[object] = []
+        for i, chunk in enumerate(feed):
+            if w is not None:
+                os.write(w, chunk)
+                if i == len(feed) - 1:
+                    os.close(w)
+            if w is not None and (chunk.endswith(b" ") or chunk is feed[-1]):
+                continue  # the rest of this envelope comes with the next write
+            try:
+                got.append(channel.read())
+            except events.proto.ProtocolError as e:
+                got.append(f"refused: {e}")
+        while True:
+            try:
+                e = channel.read()
+            except events.proto.ProtocolError as err:
+                got.append(f"refused: {err}")
+                continue
+            got.append(e)
+            if e is None:
+                return got
+
+    r, w = os.pipe()
+    with os.fdopen(r, "rb", buffering=0) as rfile:
+        piped = drain(EventChannel(rfile, io.StringIO(), len_unit=unit, resync_seconds=0.05), writes, w)  # type: ignore[arg-type]
+    buffered = drain(EventChannel(io.BytesIO(b"".join(writes)), io.StringIO(), len_unit=unit), [b""] * 6, None)  # type: ignore[arg-type]
+    envelopes = [e for e in piped if isinstance(e, events.Envelope)]
+    assert [e.eventname for e in envelopes][:6] == ["TICK_5", "PROCESS_STATE_RUNNING", "TICK_5", "PROCESS_LOG_STDOUT",
+                                                     "TICK_5", "TICK_5"]
+    assert envelopes[3].payload.endswith("加载镜像") and envelopes[4].payload == "when:5"
+    assert any(isinstance(e, str) and e.startswith("refused") for e in piped)
+    assert piped == buffered

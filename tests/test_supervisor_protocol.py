@@ -74,6 +74,43 @@ def test_the_event_path_decoder_agrees_with_the_full_parser(tokens: list[tuple[s
     assert proto.watched_state_change(f"PROCESS_STATE_{to}", payload, set()) is None
 
 
+_HEADER_KEYS = st.sampled_from(["ver", "server", "serial", "pool", "poolserial", "eventname", "len", "x"])
+_HEADER_VALUES = st.sampled_from(["3.0", "supervisor", "12", "", "a:b", "TICK_5", "54", "-1", "²", "x y", "容器"])
+_SUPERVISORD_ORDER = ["ver", "server", "serial", "pool", "poolserial", "eventname", "len"]
+
+
+def _full_parse(line: str) -> dict[str, str] | str:
+    try:
+        headers = proto.parse_tokens(line.strip())
+        if "eventname" not in headers:
+            raise proto.ProtocolError("header without eventname")
+        proto.payload_length(headers)
+        return headers
+    except proto.ProtocolError as e:
+        return f"error: {e}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.lists(st.tuples(_HEADER_KEYS, _HEADER_VALUES), max_size=8),
+    st.lists(_HEADER_VALUES, min_size=7, max_size=7).map(lambda vs: list(zip(_SUPERVISORD_ORDER, vs))),
+), st.sampled_from(["\n", "", " \n", "\r\n"]))
+def test_the_header_match_agrees_with_the_token_parser(tokens: list[tuple[str, str]], end: str) -> None:
+    """``parse_header`` (one match for supervisord's own header) gives what the token parser gives,
+    errors included, for any tokens in any order."""
+    line = " ".join(f"{k}:{v}" for k, v in tokens) + end
+    try:
+        got: dict[str, str] | str = proto.parse_header(line)
+    except proto.ProtocolError as e:
+        got = f"error: {e}"
+    assert got == _full_parse(line)
+
+
+def test_supervisords_header_takes_the_fast_path() -> None:
+    line = "ver:3.0 server:supervisor serial:21 pool:watchdog poolserial:10 eventname:PROCESS_STATE_FATAL len:54"
+    assert proto._HEADER.fullmatch(line) is not None
+
+
 @pytest.mark.parametrize("payload", [
     "processname:k3s groupname:k3s from_state:RUNNING expected:0 pid:2766",
     "processname:k3s groupname:k3s from_state:STOPPED tries:0",

@@ -124,6 +124,20 @@ class _Input:
     def unread(self, data: bytes) -> None:
         self._buf[self._pos : self._pos] = data
 
+    def whole_read(self) -> bytes | None:
+        """When nothing is buffered: one read from the file descriptor, handed over whole (the
+        caller gives back what it does not use with ``unread``); ``None`` when something is
+        buffered, at EOF, or without a file descriptor. ``b""``: EOF now."""
+        if self._fd is None or self.eof or self._pos != len(self._buf):
+            return None
+        if self._pos:
+            self._buf.clear()  # all of it consumed: what is given back starts afresh
+            self._pos = 0
+        data = os.read(self._fd, CHUNK)
+        if not data:
+            self.eof = True
+        return data
+
 
 class EventChannel:
     """READY / header / payload / RESULT over injected streams (tests pass StringIO or BytesIO).
@@ -187,6 +201,13 @@ class EventChannel:
         unknown; the caller answers OK and carries on with the next line). Right after a short
         payload, lines that are no header are the rest of it: they are skipped, not refused.
         """
+        if not self._resyncing:
+            data = self._in.whole_read()
+            if data is not None:
+                envelope = self._whole(data)
+                if envelope is not None or not data:
+                    return envelope
+                self._in.unread(data)  # anything unusual: read again below, line by line
         while True:
             raw = self._in.readline()
             if not raw:
@@ -207,6 +228,22 @@ class EventChannel:
                 self.last_short = (n, got)
                 self._resyncing = True
             return Envelope(headers=headers, payload=payload)
+
+    def _whole(self, data: bytes) -> Envelope | None:
+        """The usual case: one read holds exactly one envelope (supervisord writes each in one
+        go and waits for our answer). ``None`` for anything else, to be read the long way."""
+        end = data.find(b"\n")
+        if end < 0:
+            return None
+        try:
+            headers = proto.parse_header(data[:end].decode("utf-8", "replace"))
+            n = proto.payload_length(headers)
+        except proto.ProtocolError:
+            return None  # refused the long way, with the line consumed
+        payload = data[end + 1 :]
+        if len(payload) != n or (self.len_unit == "characters" and not payload.isascii()):
+            return None
+        return Envelope(headers, payload.decode("utf-8", "replace"))
 
     def _read_bytes(self, n: int) -> tuple[str, int]:
         whole = self._in.buffered(n)

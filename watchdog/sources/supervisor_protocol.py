@@ -39,9 +39,17 @@ def parse_tokens(line: str) -> dict[str, str]:
     return out
 
 
+_HEADER = re.compile(
+    r"ver:(?P<ver>\S*) server:(?P<server>\S*) serial:(?P<serial>\S*) pool:(?P<pool>\S*) "
+    r"poolserial:(?P<poolserial>\S*) eventname:(?P<eventname>\S*) len:(?P<len>\S*)")
+"""A header as supervisord writes it (its tokens, its order): read in one match, every event."""
+
+
 def parse_header(line: str) -> dict[str, str]:
     """Parse a header line; it must carry ``eventname`` and a sane ``len``."""
-    headers = parse_tokens(line.strip())
+    line = line.strip()
+    m = _HEADER.fullmatch(line)
+    headers = m.groupdict() if m is not None else parse_tokens(line)
     if "eventname" not in headers:
         raise ProtocolError("header without eventname")
     payload_length(headers)
