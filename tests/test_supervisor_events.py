@@ -126,10 +126,10 @@ def test_whole_reads_over_a_pipe_give_what_line_by_line_reading_gives(unit: str)
     at the end) goes the long way. Over a real pipe, every envelope comes out as from a buffer."""
     def encoded(text: str) -> bytes:
         if unit == "characters":
-            return text.encode("utf-8")
+            return text.encode()
         head, _, payload = text.partition("\n")  # a byte-counted len (supervisord 3)
         head = head.rsplit(" len:", 1)[0] + f" len:{len(payload.encode('utf-8'))}"
-        return f"{head}\n{payload}".encode("utf-8")
+        return f"{head}\n{payload}".encode()
 
     writes = [
         encoded(tick_frame(1, 1)),

@@ -93,7 +93,7 @@ def _full_parse(line: str) -> dict[str, str] | str:
 @settings(max_examples=400, deadline=None)
 @given(st.one_of(
     st.lists(st.tuples(_HEADER_KEYS, _HEADER_VALUES), max_size=8),
-    st.lists(_HEADER_VALUES, min_size=7, max_size=7).map(lambda vs: list(zip(_SUPERVISORD_ORDER, vs))),
+    st.lists(_HEADER_VALUES, min_size=7, max_size=7).map(lambda vs: list(zip(_SUPERVISORD_ORDER, vs, strict=True))),
 ), st.sampled_from(["\n", "", " \n", "\r\n"]))
 def test_the_header_match_agrees_with_the_token_parser(tokens: list[tuple[str, str]], end: str) -> None:
     """``parse_header`` (one match for supervisord's own header) gives what the token parser gives,
