@@ -36,11 +36,14 @@ def state_frame(to_state: str, name: str, from_state: str, serial: int, **extra:
 class Listener:
     """One listener process; always ended by ``close`` (EOF, then terminate, then kill)."""
 
-    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None, stderr: Any = subprocess.DEVNULL) -> None:
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None, stderr: Any = subprocess.DEVNULL,
+                 cpus: set[int] | None = None) -> None:
+        """``cpus``: the CPUs the listener (and every thread it starts) may run on."""
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
             bufsize=0, cwd=str(REPO), env=env, start_new_session=True,
+            preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._in = self.proc.stdin.fileno()

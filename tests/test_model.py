@@ -13,6 +13,7 @@ def test_process_view_is_an_ordinary_frozen_view() -> None:
     fast, slow = process_view(**fields), ProcessView(**fields)
     assert type(fast) is ProcessView
     assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert fast.phase_facts == slow.phase_facts == ("RUNNING", None, None)
     assert dataclasses.asdict(fast) == fields
     assert dataclasses.replace(fast, state="EXITED") == dataclasses.replace(slow, state="EXITED")
     assert fast != process_view(**{**fields, "restarts": 4})

@@ -191,6 +191,12 @@ class ProcessView:
     """For ``EXITED``: whether supervisord called the exit expected (from the event); ``None``
     when unknown (a snapshot says only the exit status)."""
 
+    @cached_property
+    def phase_facts(self) -> tuple[str, bool | None, int | None]:
+        """What the boot phase reads of a program: its state and how it exited (not its pid or
+        dates, which change at every event)."""
+        return (self.state, self.expected, self.exitstatus)
+
 
 def process_view(
     state: str, since: float | None, pid: int | None, exitstatus: int | None, restarts: int,
@@ -201,7 +207,7 @@ def process_view(
     The result is an ordinary ``ProcessView`` (equal, hashed and replaced like any other)."""
     view = object.__new__(ProcessView)
     view.__dict__.update(state=state, since=since, pid=pid, exitstatus=exitstatus, restarts=restarts,
-                         starts=starts, expected=expected)
+                         starts=starts, expected=expected, phase_facts=(state, expected, exitstatus))
     return view
 
 

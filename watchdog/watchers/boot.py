@@ -5,6 +5,7 @@ the console answers), so that the many events that change none of them cost a co
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Mapping
 
 from watchdog.diagnosis import phases, processes
@@ -22,6 +23,7 @@ STUCK_REFRESH_SECONDS = 60.0
 STARTUP_SETTLE_SECONDS = 30.0
 """Phase deadlines are not judged this soon after the listener started (first poll and probe on their way)."""
 FLAPPING = "process.flapping"
+_PHASE_FACTS = operator.attrgetter("phase_facts")
 PHASES_KEPT = 64
 """Memoised phases kept (a restart storm cycles through a handful of states)."""
 
@@ -117,9 +119,9 @@ class BootWatcher(Watcher):
     def _phase_now(self, now: float) -> str:
         b = self.board
         answering = boot.console_answering(b.processes.get("console"), b.probe_ok_at, b.settings.console.probe)
-        # What the phase depends on: each program's state and how it exited (not its pid or
-        # dates, which change at every event), the region's view, the console's answer.
-        facts = tuple([(c, v.state, v.expected, v.exitstatus) for c, v in b.processes.items()])
+        # What the phase depends on: each program's state and how it exited, the region's view,
+        # the console's answer.
+        facts = (tuple(b.processes), tuple(map(_PHASE_FACTS, b.processes.values())))
         region = b.region
         key = (facts, None if region is None else (region.api, region.ready), answering, self.check_pending)
         if key == self._key and self._phase is not None:
