@@ -79,3 +79,15 @@ def test_a_count_builds_the_same_book_and_problem_as_the_constructors() -> None:
     assert book.active[finding().key].count == 1  # the book counted from is unchanged
     with pytest.raises(dataclasses.FrozenInstanceError):
         counted.resolved = ()  # type: ignore[misc]
+
+
+def test_count_is_add_of_one_finding() -> None:
+    """``count`` raises what is new and counts what is active, exactly as ``add`` does."""
+    book, _ = ProblemBook().add([finding()], 1.0)
+    for f, now in ((finding(), 2.0), (finding("process.flapping", scope="process:k3s"), 3.0), (finding(), 4.0)):
+        added, added_changes = book.add([f], now)
+        counted, counted_changes = book.count(f, now)
+        assert counted == added and counted_changes == added_changes
+        assert counted.scopes == added.scopes == frozenset({p.finding.scope for p in added.active.values()})
+        book = counted
+    assert book.active[finding().key].count == 3 and len(book.active) == 2

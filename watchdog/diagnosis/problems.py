@@ -54,6 +54,19 @@ class ProblemBook:
         book.__dict__["active"] = active
         return book, changes
 
+    def count(self, finding: Finding, now: float) -> tuple[ProblemBook, list[Change]]:
+        """``add([finding], now)``, shorter for the usual case of a restart storm: the problem
+        is active already and is counted once more."""
+        old = self.active.get(finding.key)
+        if old is None:
+            return self.add([finding], now)
+        active = dict(self.active)
+        active[finding.key] = old.seen_again(finding, now)
+        book = object.__new__(ProblemBook)  # as in add: the scopes carried over
+        book.__dict__.update(self.__dict__)
+        book.__dict__["active"] = active
+        return book, []
+
     def resolve_where(self, predicate: Callable[[Problem], bool], now: float) -> tuple[ProblemBook, list[Change]]:
         """Resolve every active problem the predicate picks."""
         gone = [p for p in self.active.values() if predicate(p)]

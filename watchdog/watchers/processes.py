@@ -48,7 +48,7 @@ class ProcessesWatcher(Watcher):
             # apply_change kept the starts within the window at ``now``: their number tells.
             if len(view.starts) < s.flap_restarts:
                 return []
-            b.book, raised = b.book.add([self._flapping(comp, change.name, len(view.starts))], now)
+            b.book, raised = b.book.count(self._flapping(comp, change.name, len(view.starts)), now)
             return raised
         changes: list[Change] = []
         if processes.is_failure(change):
