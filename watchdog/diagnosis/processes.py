@@ -59,12 +59,11 @@ def apply_change(view: ProcessView, change: ProcessStateChange, now: float, wind
 def apply_info(view: ProcessView, info: ProcessInfo | None, now: float) -> ProcessView:
     """The program's view after a supervisord snapshot (``None``: no such program)."""
     if info is None:
-        return dataclasses.replace(view, state=ABSENT, since=view.since if view.state == ABSENT else now, pid=None)
+        return view._replace(state=ABSENT, since=view.since if view.state == ABSENT else now, pid=None)
     since = view.since
     if info.state != view.state or since is None:
         since = info.start if info.state == "RUNNING" and info.start else (info.stop or now)
-    return dataclasses.replace(
-        view,
+    return view._replace(
         state=info.state,
         since=since,
         pid=info.pid if info.state in ("RUNNING", "STARTING", "STOPPING") else None,

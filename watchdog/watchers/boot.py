@@ -5,13 +5,12 @@ the console answers), so that the many events that change none of them cost a co
 """
 from __future__ import annotations
 
-import operator
 from typing import Any, Mapping
 
 from watchdog.diagnosis import phases, processes
 from watchdog.diagnosis import timeline as boot
 from watchdog.diagnosis.problems import Change
-from watchdog.model import ABSENT, Finding
+from watchdog.model import ABSENT, PHASE_FACTS, Finding
 from watchdog.sinks import alerts
 from watchdog.sinks.status_file import rfc3339
 from watchdog.watchers.base import Watcher
@@ -23,7 +22,6 @@ STUCK_REFRESH_SECONDS = 60.0
 STARTUP_SETTLE_SECONDS = 30.0
 """Phase deadlines are not judged this soon after the listener started (first poll and probe on their way)."""
 FLAPPING = "process.flapping"
-_PHASE_FACTS = operator.attrgetter("phase_facts")
 PHASES_KEPT = 64
 """Memoised phases kept (a restart storm cycles through a handful of states)."""
 
@@ -121,7 +119,7 @@ class BootWatcher(Watcher):
         answering = boot.console_answering(b.processes.get("console"), b.probe_ok_at, b.settings.console.probe)
         # What the phase depends on: each program's state and how it exited, the region's view,
         # the console's answer.
-        facts = (tuple(b.processes), tuple(map(_PHASE_FACTS, b.processes.values())))
+        facts = (tuple(b.processes), tuple(map(PHASE_FACTS, b.processes.values())))
         region = b.region
         key = (facts, None if region is None else (region.api, region.ready), answering, self.check_pending)
         if key == self._key and self._phase is not None:

@@ -5,8 +5,6 @@ without supervisord). It also decides the image layout from supervisord's progra
 """
 from __future__ import annotations
 
-import dataclasses
-
 from watchdog.diagnosis import layouts, processes
 from watchdog.diagnosis.problems import Change
 from watchdog.diagnosis.rules import evidence_for
@@ -54,7 +52,7 @@ class ProcessesWatcher(Watcher):
         if processes.is_failure(change):
             info = self.process_info(change.name)
             if info is not None and info.exitstatus is not None and change.to_state == "EXITED":
-                b.processes[comp] = dataclasses.replace(b.processes[comp], exitstatus=info.exitstatus)
+                b.processes[comp] = b.processes[comp]._replace(exitstatus=info.exitstatus)
             findings = processes.failure_findings(b.rules, comp, change.name, change.to_state, info, b.tails_of(comp))
             changes += self.raise_process(comp, change.name, findings, now)
         elif change.to_state == "EXITED" and change.expected and not processes.is_flapping(
