@@ -73,8 +73,8 @@ class HostWatcher(Watcher):
             return self._load_failure_seen
         self._looked_in = book  # books are immutable: looked at once each
         self._load_failure_seen = None
-        for p in book.active.values():
-            if p.finding.id == IMAGE_LOAD_FAILED:
+        for key, p in book.active.items():
+            if key[0] == IMAGE_LOAD_FAILED:  # (id, subject): the id read without two attribute lookups
                 self._load_failure_seen = p.finding.evidence
                 break
         return self._load_failure_seen

@@ -27,7 +27,9 @@ class ProcessesWatcher(Watcher):
         self._layout_said = False
         self._flap_findings: dict[tuple[str, int], Finding] = {}
         self._scope_of = {comp: processes.scope_of(comp) for comp in PROCESS_COMPONENTS}
-        self._scopes = frozenset(self._scope_of.values())
+        self._scopes_seen: frozenset[str] | None = None
+        self._with_problems: list[tuple[str, str]] = []
+        """The programs whose scope holds a problem, in ``_scopes_seen`` (the book's scopes)."""
 
     # ---------------------------------------------------------------- events
 
@@ -107,15 +109,17 @@ class ProcessesWatcher(Watcher):
         if not b.book.active:
             return changes
         scopes = b.book.scopes
-        if scopes.isdisjoint(self._scopes):
+        if scopes is not self._scopes_seen:  # a count keeps the book's scopes: a storm looks once
+            self._scopes_seen = scopes
+            self._with_problems = [(comp, scope) for comp, scope in self._scope_of.items() if scope in scopes]
+        if not self._with_problems:
             return changes  # no program has a problem (this runs after every event)
         after = b.settings.resolve_after_seconds
         views = b.processes
-        for comp, scope in self._scope_of.items():
-            if scope in scopes:
-                view = views[comp]  # stayed RUNNING long enough (inlined: this runs after every event)
-                if view.state == "RUNNING" and view.since is not None and now - view.since >= after:
-                    changes += b.resolve_scope(scope, now)
+        for comp, scope in self._with_problems:
+            view = views[comp]  # stayed RUNNING long enough (inlined: this runs after every event)
+            if view.state == "RUNNING" and view.since is not None and now - view.since >= after:
+                changes += b.resolve_scope(scope, now)
         return changes
 
     # ---------------------------------------------------------------- supervisord over XML-RPC
