@@ -6,6 +6,7 @@ outcome is picked up by the event loop at its next event (TICK_5 at the latest).
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
@@ -30,43 +31,37 @@ class BackgroundTask(Generic[T]):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._done: list[Outcome[T]] = []
-        self._last_start: float | None = None
-        self._running = False
-
-    @property
-    def busy(self) -> bool:
-        """A run is in flight (its outcome not yet handed over); read at every tick, so a flag
-        set by the run itself rather than a question to the thread."""
-        return self._running
+        self.next_start = -math.inf
+        """When the interval since the last start has passed (read at every tick: an attribute)."""
+        self.busy = False
+        """A run is in flight (its outcome not yet handed over): a flag the run itself clears."""
+        self.finished = False
+        """Outcomes wait to be taken (a peek, without the lock)."""
 
     def maybe_start(self, now: float, force: bool = False) -> bool:
         """Start a run if none is in flight and the interval has passed; never blocks."""
-        if not force and self._last_start is not None and now - self._last_start < self.interval:
+        if not force and now < self.next_start:
             return False
-        if self._running:
+        if self.busy:
             return False
-        self._last_start = now
-        self._running = True
+        self.next_start = now + self.interval
+        self.busy = True
         self._thread = threading.Thread(target=self._run, args=(now,), name=f"watchdog-{self.name}", daemon=True)
         try:
             self._thread.start()
         except BaseException:  # no thread to be had (RuntimeError at the thread limit): try next period
-            self._running = False
+            self.busy = False
             raise
         return True
 
     def due(self, now: float) -> bool:
         """Whether ``maybe_start`` would start a run now."""
-        return (self._last_start is None or now - self._last_start >= self.interval) and not self._running
-
-    @property
-    def finished(self) -> bool:
-        """Whether outcomes wait to be taken (a peek, without the lock)."""
-        return bool(self._done)
+        return now >= self.next_start and not self.busy
 
     def take(self) -> list[Outcome[T]]:
         with self._lock:
             done, self._done = self._done, []
+            self.finished = False
         return done
 
     def wait(self, timeout: float) -> bool:
@@ -87,5 +82,6 @@ class BackgroundTask(Generic[T]):
                 error = e
             with self._lock:
                 self._done.append(Outcome(value, error, started, self._clock()))
+                self.finished = True
         finally:
-            self._running = False  # whatever happened, the next period may start a run
+            self.busy = False  # whatever happened, the next period may start a run

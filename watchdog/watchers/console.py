@@ -36,7 +36,7 @@ class ConsoleWatcher(Watcher):
             return []
         view = b.processes.get(COMPONENT)
         running = view is not None and view.state == "RUNNING"
-        if running:
+        if running and now >= self.task.next_start:
             self.task.maybe_start(now)
         fresh = False
         if self.task.finished:

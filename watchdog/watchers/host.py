@@ -38,7 +38,7 @@ class HostWatcher(Watcher):
     def on_tick(self, now: float) -> list[Change]:
         b = self.board
         task = self.task
-        if task.maybe_start(now):
+        if now >= task.next_start and task.maybe_start(now):  # (the check first: a call less per tick)
             self._started = now
         elif self._started is not None and task.busy:
             stuck_for = now - self._started

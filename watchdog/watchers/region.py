@@ -84,7 +84,7 @@ class RegionWatcher(Watcher):
         containerd = b.processes.get("containerd", _UNSEEN)
         down = k3s.state not in ("RUNNING", UNKNOWN) or containerd.state not in ("RUNNING", ABSENT, UNKNOWN)
         task = self.task
-        if not down and task is not None and not task.finished and not task.due(now):
+        if not down and task is not None and not task.finished and (task.busy or now < task.next_start):
             return []  # nothing due: the kubeconfig is looked for when a poll is
         looked = self._no_kubeconfig_at  # (the checks of _kubeconfig, _clear and _say_api inlined: every tick)
         if down or (looked is not None and now - looked < KUBECONFIG_LOOK_SECONDS):
