@@ -206,3 +206,19 @@ def test_not_toml_is_refused_with_the_file(tmp_path: Path) -> None:
 def test_duplicate_id_in_one_file_is_refused(tmp_path: Path) -> None:
     message = _refusal(tmp_path, GOOD + GOOD)
     assert "k3s.example" in message and "twice" in message
+
+
+def test_the_component_screen_passes_every_example_and_drops_ordinary_lines(shipped: RuleBook) -> None:
+    """``match`` passes over text without any anchor of a component's rules with one search: it
+    must still find every example of every rule for each component the rule applies to, and
+    give what the rule-by-rule scan gives."""
+    components = sorted({c for r in shipped.rules for c in r.components} | {"images"})
+    for component in components:
+        screen = shipped.screen(component)
+        for rule in shipped.for_component(component):
+            for example in rule.examples:
+                assert screen is None or screen.search(example.lower()), (component, rule.id, example)
+                assert rule.id in [m.rule.id for m in shipped.match([example], component)]
+    ordinary = ["rainbond init: waiting for region (5)", "Loaded image: goodrain.me/rbd-api:v5.17", ""]
+    assert shipped.screen("images") is not None
+    assert shipped.match(ordinary, "images") == []

@@ -102,11 +102,26 @@ class RuleBook:
             found = self._by_component[component] = tuple(r for r in self.rules if r.applies_to(component))
         return found
 
+    _screens: dict[str | None, re.Pattern[str] | None] = field(default_factory=dict, init=False, repr=False,
+                                                              compare=False)
+
+    def screen(self, component: str | None) -> re.Pattern[str] | None:
+        """One expression for every anchor of the component's rules: text it does not find
+        matches none of them (``None`` when a rule has no anchors, and so cannot be screened)."""
+        if component not in self._screens:
+            rules = self.for_component(component)
+            anchors = sorted({a for r in rules for a in (r.anchors or ())}, key=lambda a: (-len(a), a))
+            usable = bool(rules) and all(r.anchors for r in rules)
+            self._screens[component] = re.compile("|".join(map(re.escape, anchors))) if usable else None
+        return self._screens[component]
+
     def match(self, lines: Sequence[str], component: str | None = None) -> list[RuleMatch]:
         """Every rule that matches at least one line, in rule order.
 
         A rule's regexes run only on the lines holding one of its anchors (found with plain
-        substring search over the lower-cased text), so a failure's tail costs about a millisecond.
+        substring search over the lower-cased text), so a failure's tail costs about a millisecond;
+        text holding no anchor of any rule (an init program's ordinary line) is passed over with
+        one search.
         """
         text = "\n".join(lines).lower()
         starts: list[int] = []
@@ -116,6 +131,9 @@ class RuleBook:
             offset += len(line) + 1
         # lower() may change a line's length (a few Unicode letters): then offsets are not lines.
         aligned = len(text) == sum(map(len, lines)) + max(0, len(lines) - 1)
+        screen = self.screen(component)
+        if aligned and screen is not None and screen.search(text) is None:
+            return []  # no anchor of any rule: every rule would be skipped below
         out: list[RuleMatch] = []
         for rule in self.for_component(component):
             if rule.anchors is None or not aligned:

@@ -21,9 +21,13 @@ class InitOutputWatcher(Watcher):
         b = self.board
         if program in b.component_of or not lines:
             return []
-        b.init_lines.extend(lines)
+        keep = b.init_lines.maxlen
+        fresh = lines if keep is None or len(lines) <= keep else lines[-keep:]
+        b.init_lines.extend(fresh)
+        matches = b.rules.match(fresh, "images")
+        if not matches:
+            return []  # an ordinary line: kept for evidence, nothing copied
         buffered = list(b.init_lines)
-        fresh = buffered[-len(lines):]
         offset = len(buffered) - len(fresh)
         findings = [
             b.rules.finding(
@@ -34,7 +38,7 @@ class InitOutputWatcher(Watcher):
                 scope=INIT_SCOPE,
                 details={"program": program},
             )
-            for m in b.rules.match(fresh, "images")
+            for m in matches
         ]
         return b.add(findings, now)
 
