@@ -47,12 +47,7 @@ class ProblemBook:
                 active[f.key] = old.seen_again(f, now)
         if changes:
             return ProblemBook(active, self.resolved), changes
-        # Only counts (a restart storm's every start): the same scopes hold problems. Built
-        # without the frozen ``__init__``, the scopes carried over.
-        book = object.__new__(ProblemBook)
-        book.__dict__.update(self.__dict__)
-        book.__dict__["active"] = active
-        return book, changes
+        return self._counted(active), changes
 
     def count(self, finding: Finding, now: float) -> tuple[ProblemBook, list[Change]]:
         """``add([finding], now)``, shorter for the usual case of a restart storm: the problem
@@ -62,10 +57,15 @@ class ProblemBook:
             return self.add([finding], now)
         active = dict(self.active)
         active[finding.key] = old.seen_again(finding, now)
-        book = object.__new__(ProblemBook)  # as in add: the scopes carried over
+        return self._counted(active), []
+
+    def _counted(self, active: dict[Key, Problem]) -> ProblemBook:
+        """This book with ``active`` holding the same keys, counted again (a restart storm's
+        every start): built without the frozen ``__init__``, the scopes carried over."""
+        book = object.__new__(ProblemBook)
         book.__dict__.update(self.__dict__)
         book.__dict__["active"] = active
-        return book, []
+        return book
 
     def resolve_where(self, predicate: Callable[[Problem], bool], now: float) -> tuple[ProblemBook, list[Change]]:
         """Resolve every active problem the predicate picks."""

@@ -221,7 +221,7 @@ class EventChannel:
                 self._resyncing = False
             else:
                 headers = proto.parse_header(raw.decode("utf-8", "replace"))
-            n = proto.payload_length(headers)
+            n = int(headers["len"])  # checked by parse_header
             payload, got = self._read_bytes(n) if self.len_unit == "bytes" else self._read_chars(n)
             if got < n and not self._in.eof:
                 self.resyncs += 1
@@ -236,11 +236,11 @@ class EventChannel:
         if end < 0:
             return None
         try:
-            headers = proto.parse_header(data[:end].decode("utf-8", "replace"))
-            n = proto.payload_length(headers)
+            headers = proto.parse_header(data[:end].decode("utf-8", "replace"))  # len checked there
         except proto.ProtocolError:
             return None  # refused the long way, with the line consumed
         payload = data[end + 1 :]
+        n = int(headers["len"])
         if len(payload) != n or (self.len_unit == "characters" and not payload.isascii()):
             return None
         return Envelope(headers, payload.decode("utf-8", "replace"))

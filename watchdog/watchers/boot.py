@@ -55,7 +55,9 @@ class BootWatcher(Watcher):
         """Phase deadlines (``phase.stuck``) and restart-storm summaries."""
         b = self.board
         self.phase(now)
-        if now >= self._storms_due or not b.book.active:
+        if not b.book.active:
+            self._storms.clear()
+        elif now >= self._storms_due:
             self._summarize_storms(now)
         clock = self.clock
         if clock is None:
@@ -151,15 +153,11 @@ class BootWatcher(Watcher):
         """While a program flaps: at most one ``problem_ongoing`` line a minute, with the count
         since the last line (the raise's own line counts one).
 
-        Looked at only when a line may be due: a problem raised after the last look is due a
-        minute after its raise at the earliest, so that look's time plus a minute is a safe bound.
+        Called by the tick only when a line may be due (``_storms_due``): a problem raised after
+        the last look is due a minute after its raise at the earliest, so that look's time plus
+        a minute is a safe bound.
         """
         b = self.board
-        if not b.book.active:
-            self._storms.clear()
-            return
-        if now < self._storms_due:
-            return
         flapping = {p.key: p for p in b.book.active.values() if p.finding.id == FLAPPING}
         for key in [k for k, (first, _, _) in self._storms.items()
                     if k not in flapping or flapping[k].first_seen != first]:

@@ -61,7 +61,7 @@ class HostWatcher(Watcher):
                 fresh = True
         if b.host_sample is None:
             return []
-        load_failure = self._load_failure_seen if b.book is self._looked_in else self._image_load_failure()
+        load_failure = self._image_load_failure()
         if fresh or load_failure != self._load_failure:
             return self._apply(b.host_sample, load_failure, now)
         return []

@@ -84,21 +84,16 @@ class RegionWatcher(Watcher):
         containerd = b.processes.get("containerd", _UNSEEN)
         down = k3s.state not in ("RUNNING", UNKNOWN) or containerd.state not in ("RUNNING", ABSENT, UNKNOWN)
         task = self.task
-        if not down and task is not None and not task.finished and (task.busy or now < task.next_start):
+        if not down and task is not None and not task.finished and not task.due(now):
             return []  # nothing due: the kubeconfig is looked for when a poll is
-        looked = self._no_kubeconfig_at  # (the checks of _kubeconfig, _clear and _say_api inlined: every tick)
-        if down or (looked is not None and now - looked < KUBECONFIG_LOOK_SECONDS):
-            path = None
-        else:
-            path = self._kubeconfig(now)
+        path = None if down else self._kubeconfig(now)
         if path is None:
             if task is not None:
                 task.take()  # a poll that started before k3s went down says nothing now
             if b.region is not NOT_STARTED:
                 b.region = NOT_STARTED
-            changes = self._clear(now) if self._maybe_raised else []
-            if self._api_said != "not-started":
-                self._say_api("not-started")
+            changes = self._clear(now)
+            self._say_api("not-started")
             return changes
         if task is None:
             task = BackgroundTask("region", self.poll, b.settings.kubernetes.poll_seconds, b.clock)
